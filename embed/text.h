@@ -1,0 +1,23 @@
+/* text.h — text normalisation and tokenisation shared by embedders (and later
+ * the lexical index): Unicode NFKC + case folding + accent stripping
+ * (utf8proc), split on anything that is not a letter or digit, English stop
+ * words dropped, Snowball English stemming (libstemmer). */
+#ifndef MB_TEXT_H
+#define MB_TEXT_H
+
+#include <stddef.h>
+
+#include "mb_error.h"
+
+typedef struct mb_text_t mb_text_t;
+
+mb_text_t *mb_text_new(void);
+void mb_text_destroy(mb_text_t **self_p);
+
+/* Calls fn once per token (stemmed, NUL-terminated, valid for the call only).
+ * Returns MB_EBADREQ for invalid UTF-8. Not thread-safe per mb_text_t. */
+typedef void(mb_text_token_fn)(const char *tok, size_t len, void *arg);
+int mb_text_tokenize(mb_text_t *self, const char *text, size_t len, mb_text_token_fn *fn,
+                     void *arg, mb_err_t *err);
+
+#endif

@@ -1,0 +1,69 @@
+/* fusion.c — reciprocal-rank fusion. */
+#include "fusion.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *key;
+    json_t *hit;
+    double fused;
+    double raw;
+} fused_t;
+
+static int s_cmp(const void *a, const void *b) {
+    const fused_t *x = a, *y = b;
+    if (x->fused != y->fused) return x->fused < y->fused ? 1 : -1;
+    if (x->raw != y->raw) return x->raw < y->raw ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists, int k,
+                      int rrf_k) {
+    size_t cap = 0;
+    for (size_t l = 0; l < nlists; l++) cap += lists[l] ? json_array_size(lists[l]) : 0;
+    fused_t *all = calloc(cap ? cap : 1, sizeof *all);
+    size_t n = 0;
+    for (size_t l = 0; l < nlists; l++) {
+        if (!lists[l]) continue;
+        size_t rank;
+        json_t *hit;
+        json_array_foreach(lists[l], rank, hit) {
+            const char *label = labels && labels[l] ? labels[l] : "";
+            char key[1024];
+            snprintf(key, sizeof key, "%s\x1f%s\x1f%lld", label,
+                     json_string_value(json_object_get(hit, "doc_id")),
+                     (long long)json_integer_value(json_object_get(hit, "chunk")));
+            double raw = json_number_value(json_object_get(hit, "score"));
+            double add = 1.0 / (rrf_k + (double)rank + 1.0);
+            /* Linear scan is fine for the list sizes here (k per domain). */
+            size_t j = 0;
+            while (j < n && strcmp(all[j].key, key) != 0) j++;
+            if (j == n) {
+                all[n].key = strdup(key);
+                all[n].hit = json_deep_copy(hit);
+                if (labels && labels[l])
+                    json_object_set_new(all[n].hit, "domain", json_string(labels[l]));
+                all[n].raw = raw;
+                n++;
+            } else if (raw > all[j].raw) {
+                all[j].raw = raw;
+            }
+            all[j].fused += add;
+        }
+    }
+    qsort(all, n, sizeof *all, s_cmp);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i < k) {
+            json_object_set_new(all[i].hit, "raw_score", json_real(all[i].raw));
+            json_object_set_new(all[i].hit, "score", json_real(all[i].fused));
+            json_array_append(out, all[i].hit);
+        }
+        json_decref(all[i].hit);
+        free(all[i].key);
+    }
+    free(all);
+    return out;
+}

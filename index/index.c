@@ -1,0 +1,250 @@
+/* index.c — store + FAISS kept in step. */
+#include "index.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mb_log.h"
+#include "store.h"
+#include "vindex.h"
+
+struct mb_index_t {
+    char *dir;
+    char faiss_path[4096];
+    mb_store_t *store;
+    mb_vindex_t *vindex;
+    int dim;
+    int dirty;
+};
+
+static int s_rebuild_cb(void *arg, size_t n, const int64_t *ids, const float *vecs,
+                        mb_err_t *err) {
+    return mb_vindex_add(arg, n, vecs, ids, err);
+}
+
+/* Loads index.faiss if it is current, else rebuilds it from the store. */
+static int s_load_or_rebuild(mb_index_t *self, mb_err_t *err) {
+    int64_t gen = mb_store_meta_int(self->store, "generation", 0);
+    int64_t fgen = mb_store_meta_int(self->store, "faiss_generation", -1);
+    int64_t chunks = mb_store_count_chunks(self->store);
+    mb_err_t lerr;
+    const char *why = NULL;
+    self->vindex = mb_vindex_load(self->faiss_path, self->dim, &lerr);
+    if (!self->vindex) {
+        why = lerr.msg;
+    } else if (fgen != gen) {
+        why = "it is older than the store (generation differs)";
+    } else if (mb_vindex_count(self->vindex) != chunks) {
+        why = "its vector count differs from the store's chunk count";
+    }
+    if (!why) return 0;
+    if (chunks > 0 || self->vindex)
+        mb_warn("rebuilding %s from the store: %s", self->faiss_path, why);
+    mb_vindex_destroy(&self->vindex);
+    self->vindex = mb_vindex_new(self->dim, "Flat", err);
+    if (!self->vindex) return err ? err->code : MB_EINTERNAL;
+    int rc = mb_store_each_vector(self->store, s_rebuild_cb, self->vindex, err);
+    if (rc != 0) return rc;
+    self->dirty = 1;
+    if (chunks > 0) mb_info("rebuilt %s: %lld vectors", self->faiss_path, (long long)chunks);
+    return mb_index_save(self, err);
+}
+
+mb_index_t *mb_index_open(const char *dir, int dim, mb_err_t *err) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        mb_err_set(err, MB_EIO, "cannot create %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    mb_index_t *self = calloc(1, sizeof *self);
+    self->dir = strdup(dir);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    snprintf(self->faiss_path, sizeof self->faiss_path, "%s/index.faiss", dir);
+    self->store = mb_store_open(path, dim, err);
+    if (!self->store) goto fail;
+    self->dim = mb_store_dim(self->store);
+    if (s_load_or_rebuild(self, err) != 0) goto fail;
+    return self;
+fail:
+    mb_index_close(&self);
+    return NULL;
+}
+
+void mb_index_close(mb_index_t **self_p) {
+    if (!self_p || !*self_p) return;
+    mb_index_t *self = *self_p;
+    if (self->vindex && self->dirty) {
+        mb_err_t err;
+        if (mb_index_save(self, &err) != 0) mb_warn("save on close failed: %s", err.msg);
+    }
+    mb_vindex_destroy(&self->vindex);
+    mb_store_close(&self->store);
+    free(self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+int mb_index_save(mb_index_t *self, mb_err_t *err) {
+    int64_t gen = mb_store_meta_int(self->store, "generation", 0);
+    int rc = mb_vindex_save(self->vindex, self->faiss_path, err);
+    /* Record the generation only after the file is in place: a crash between
+     * the two leaves the old record, and the next open rebuilds. */
+    if (rc == 0) rc = mb_store_meta_set_int(self->store, "faiss_generation", gen, err);
+    if (rc == 0) self->dirty = 0;
+    return rc;
+}
+
+int mb_index_dim(const mb_index_t *self) {
+    return self->dim;
+}
+
+int mb_index_dirty(const mb_index_t *self) {
+    return self->dirty;
+}
+
+int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash) {
+    int64_t row;
+    char have[80];
+    int found = mb_store_doc_find(self->store, doc_id, &row, have, NULL);
+    return found != 1 || !hash || strcmp(have, hash) != 0;
+}
+
+static int s_validate(const mb_index_t *self, const mb_doc_t *docs, size_t n, mb_err_t *err) {
+    for (size_t i = 0; i < n; i++) {
+        const mb_doc_t *d = &docs[i];
+        if (!d->doc_id || !*d->doc_id)
+            return mb_err_set(err, MB_EBADREQ, "document %zu has an empty id", i);
+        if (d->nchunks == 0)
+            return mb_err_set(err, MB_EBADREQ, "document %s has no chunks", d->doc_id);
+        for (size_t c = 0; c < d->nchunks; c++)
+            if (!d->chunks[c] || !*d->chunks[c])
+                return mb_err_set(err, MB_EBADREQ, "document %s chunk %zu has empty text",
+                                  d->doc_id, c);
+        size_t nf = d->nchunks * (size_t)self->dim;
+        for (size_t f = 0; f < nf; f++)
+            if (!isfinite(d->vectors[f]))
+                return mb_err_set(err, MB_EBADREQ,
+                                  "document %s has a NaN or infinite vector component",
+                                  d->doc_id);
+    }
+    return 0;
+}
+
+int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *expert,
+                 mb_add_result_t *res, mb_err_t *err) {
+    memset(res, 0, sizeof *res);
+    int rc = s_validate(self, docs, n, err);
+    if (rc != 0) return rc;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) total += docs[i].nchunks;
+    int64_t *new_ids = malloc((total ? total : 1) * sizeof *new_ids);
+    float *new_vecs = malloc((total ? total : 1) * (size_t)self->dim * sizeof *new_vecs);
+    int64_t *old_ids = NULL;
+    size_t nnew = 0, nold = 0, oldcap = 0;
+
+    if ((rc = mb_store_begin(self->store, err)) != 0) goto cleanup;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const mb_doc_t *d = &docs[i];
+        int64_t row;
+        char hash[80];
+        int found = mb_store_doc_find(self->store, d->doc_id, &row, hash, err);
+        if (found < 0) {
+            rc = found;
+            break;
+        }
+        if (found && d->hash && strcmp(hash, d->hash) == 0) {
+            res->unchanged++;
+            continue;
+        }
+        if (found) {
+            int64_t *ids = NULL;
+            size_t nids = 0;
+            if ((rc = mb_store_doc_chunks(self->store, row, &ids, &nids, err)) != 0) break;
+            if (nold + nids > oldcap) {
+                oldcap = (nold + nids) * 2;
+                old_ids = realloc(old_ids, oldcap * sizeof *old_ids);
+            }
+            memcpy(old_ids + nold, ids, nids * sizeof *ids);
+            nold += nids;
+            free(ids);
+            if ((rc = mb_store_doc_delete(self->store, row, err)) != 0) break;
+            res->replaced++;
+        } else {
+            res->added++;
+        }
+        if ((rc = mb_store_doc_insert(self->store, d->doc_id, d->source, d->hash, d->meta,
+                                      &row, err)) != 0)
+            break;
+        for (size_t c = 0; c < d->nchunks && rc == 0; c++) {
+            const float *v = d->vectors + c * (size_t)self->dim;
+            rc = mb_store_chunk_insert(self->store, row, (int)c, d->chunks[c], v, expert,
+                                       &new_ids[nnew], err);
+            memcpy(new_vecs + nnew * (size_t)self->dim, v, (size_t)self->dim * sizeof(float));
+            nnew++;
+        }
+    }
+    if (rc == 0 && (nnew > 0 || nold > 0)) {
+        int64_t gen = mb_store_meta_int(self->store, "generation", 0) + 1;
+        rc = mb_store_meta_set_int(self->store, "generation", gen, err);
+    }
+    if (rc != 0) {
+        mb_store_rollback(self->store);
+        memset(res, 0, sizeof *res);
+        goto cleanup;
+    }
+    if ((rc = mb_store_commit(self->store, err)) != 0) {
+        mb_store_rollback(self->store);
+        memset(res, 0, sizeof *res);
+        goto cleanup;
+    }
+    /* Committed: the store is the truth now. Apply to FAISS; if that fails
+     * the next open rebuilds from the store, so report but keep the data. */
+    res->chunks = nnew;
+    if (nnew || nold) self->dirty = 1;
+    if ((rc = mb_vindex_remove(self->vindex, nold, old_ids, err)) == 0)
+        rc = mb_vindex_add(self->vindex, nnew, new_vecs, new_ids, err);
+cleanup:
+    free(new_ids);
+    free(new_vecs);
+    free(old_ids);
+    return rc;
+}
+
+int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
+                    mb_err_t *err) {
+    *results = NULL;
+    if (k <= 0 || k > MB_INDEX_MAX_K)
+        return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
+    for (int i = 0; i < self->dim; i++)
+        if (!isfinite(q[i]))
+            return mb_err_set(err, MB_EBADREQ, "query vector has a NaN or infinite component");
+    float *scores = malloc((size_t)k * sizeof *scores);
+    int64_t *labels = malloc((size_t)k * sizeof *labels);
+    int rc = mb_vindex_search(self->vindex, q, k, scores, labels, err);
+    if (rc == 0) {
+        json_t *arr = json_array();
+        for (int i = 0; i < k && labels[i] >= 0; i++) {
+            json_t *hit = mb_store_chunk_json(self->store, labels[i]);
+            if (!hit) continue; /* deleted under us: never return a dangling id */
+            json_object_set_new(hit, "score", json_real(scores[i]));
+            json_array_append_new(arr, hit);
+        }
+        *results = arr;
+    }
+    free(scores);
+    free(labels);
+    return rc;
+}
+
+json_t *mb_index_stats(mb_index_t *self) {
+    return json_pack("{s:I, s:I, s:I, s:i, s:s, s:I}", "documents",
+                     (json_int_t)mb_store_count_docs(self->store), "chunks",
+                     (json_int_t)mb_store_count_chunks(self->store), "vectors",
+                     (json_int_t)mb_vindex_count(self->vindex), "dim", self->dim, "index_type",
+                     "IDMap2,Flat", "generation",
+                     (json_int_t)mb_store_meta_int(self->store, "generation", 0));
+}

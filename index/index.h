@@ -1,0 +1,62 @@
+/* index.h — one domain's index: the SQLite store (truth) + a FAISS index
+ * (cache) over the chunk vectors, kept in step.
+ *
+ * Layout under dir: store.db, index.faiss. Each committed write bumps the
+ * store's generation; saving the FAISS file records the generation it holds.
+ * On open the file is used only if it exists, loads, and matches the store's
+ * generation and chunk count; otherwise it is rebuilt from the stored vectors
+ * (and the log says why). So a crash at any point loses nothing acknowledged.
+ */
+#ifndef MB_INDEX_H
+#define MB_INDEX_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mb_error.h"
+
+typedef struct mb_index_t mb_index_t;
+
+typedef struct {
+    const char *doc_id;
+    const char *source;
+    const char *hash; /* content hash: same id + same hash = unchanged */
+    const char *meta; /* JSON text or NULL */
+    size_t nchunks;
+    const char *const *chunks;
+    const float *vectors; /* nchunks * dim, L2-normalised */
+} mb_doc_t;
+
+typedef struct {
+    size_t added, replaced, unchanged, chunks;
+} mb_add_result_t;
+
+/* Opens or creates the index in dir (created if missing). dim 0 reuses the
+ * store's dimension. */
+mb_index_t *mb_index_open(const char *dir, int dim, mb_err_t *err);
+/* Saves the FAISS file if it changed, then frees. */
+void mb_index_close(mb_index_t **self_p);
+int mb_index_save(mb_index_t *self, mb_err_t *err);
+int mb_index_dim(const mb_index_t *self);
+/* True when writes happened since the last save. */
+int mb_index_dirty(const mb_index_t *self);
+
+/* Adds or replaces documents in one transaction; nothing is written when any
+ * input is invalid (NaN/Inf, empty id or chunk text). */
+int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *expert,
+                 mb_add_result_t *res, mb_err_t *err);
+/* 1 when the document is absent or its hash differs (it must be (re)sent). */
+int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash);
+
+/* Top-k chunks by inner product: a new JSON array of
+ * {doc_id, chunk, text, source, score}. */
+int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
+                    mb_err_t *err);
+
+/* {documents, chunks, vectors, dim, index_type, generation}: new reference. */
+json_t *mb_index_stats(mb_index_t *self);
+
+#define MB_INDEX_MAX_K 10000
+
+#endif

@@ -1,0 +1,301 @@
+/* store.c — SQLite store. Statements are prepared once; every write happens
+ * inside a transaction the caller opens, so a batch is all-or-nothing. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum {
+    ST_DOC_FIND,
+    ST_DOC_CHUNKS,
+    ST_DOC_DELETE,
+    ST_DOC_INSERT,
+    ST_CHUNK_INSERT,
+    ST_CHUNK_GET,
+    ST_META_GET,
+    ST_META_SET,
+    ST_COUNT
+};
+
+static const char *s_sql[ST_COUNT] = {
+    "SELECT id, hash FROM documents WHERE doc_id = ?1",
+    "SELECT id FROM chunks WHERE doc = ?1 ORDER BY id",
+    "DELETE FROM documents WHERE id = ?1",
+    "INSERT INTO documents(doc_id, source, hash, meta, added_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "INSERT INTO chunks(doc, pos, text, vector, expert) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c JOIN documents d ON d.id = c.doc "
+    "WHERE c.id = ?1",
+    "SELECT value FROM meta WHERE key = ?1",
+    "INSERT INTO meta(key, value) VALUES(?1, ?2) "
+    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+};
+
+struct mb_store_t {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST_COUNT];
+    int dim;
+};
+
+static int s_db_err(mb_store_t *self, mb_err_t *err, const char *what) {
+    return mb_err_set(err, MB_EIO, "%s: %s", what, sqlite3_errmsg(self->db));
+}
+
+static const char *s_schema =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS documents("
+    "  id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL UNIQUE, source TEXT, hash TEXT,"
+    "  meta TEXT, added_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS chunks("
+    "  id INTEGER PRIMARY KEY,"
+    "  doc INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
+    "  pos INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, expert TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);";
+
+mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
+    mb_store_t *self = calloc(1, sizeof *self);
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        mb_err_set(err, MB_EIO, "cannot open %s: %s", path, sqlite3_errmsg(self->db));
+        goto fail;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    /* WAL: readers never block the writer; synchronous=NORMAL keeps every
+     * committed transaction across a process crash (SIGKILL), which is the
+     * failure the service must survive; power loss may drop the last ones. */
+    if (sqlite3_exec(self->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "PRAGMA foreign_keys=ON;",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        s_db_err(self, err, "cannot configure store");
+        goto fail;
+    }
+    sqlite3_stmt *uv = NULL;
+    sqlite3_prepare_v2(self->db, "PRAGMA user_version", -1, &uv, NULL);
+    int version = (uv && sqlite3_step(uv) == SQLITE_ROW) ? sqlite3_column_int(uv, 0) : 0;
+    sqlite3_finalize(uv);
+    if (version > MB_STORE_SCHEMA_VERSION) {
+        mb_err_set(err, MB_EVERSION,
+                   "%s has schema version %d; this moebus reads up to %d (upgrade moebus)",
+                   path, version, MB_STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(self->db, "PRAGMA user_version=1", NULL, NULL, NULL) != SQLITE_OK) {
+        s_db_err(self, err, "cannot create schema");
+        goto fail;
+    }
+    for (int i = 0; i < ST_COUNT; i++)
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
+                               NULL) != SQLITE_OK) {
+            s_db_err(self, err, "cannot prepare statement");
+            goto fail;
+        }
+    int64_t have = mb_store_meta_int(self, "dim", 0);
+    if (have == 0) {
+        if (dim <= 0) {
+            mb_err_set(err, MB_EBADREQ, "new store %s needs a dimension", path);
+            goto fail;
+        }
+        if (mb_store_meta_set_int(self, "dim", dim, err) != 0) goto fail;
+        have = dim;
+    } else if (dim > 0 && have != dim) {
+        mb_err_set(err, MB_EBADREQ, "store %s has dimension %lld, not %d", path,
+                   (long long)have, dim);
+        goto fail;
+    }
+    self->dim = (int)have;
+    return self;
+fail:
+    mb_store_close(&self);
+    return NULL;
+}
+
+void mb_store_close(mb_store_t **self_p) {
+    if (!self_p || !*self_p) return;
+    mb_store_t *self = *self_p;
+    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(self->st[i]);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+int mb_store_dim(const mb_store_t *self) {
+    return self->dim;
+}
+
+int64_t mb_store_meta_int(mb_store_t *self, const char *key, int64_t dflt) {
+    sqlite3_stmt *s = self->st[ST_META_GET];
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int64_t v = dflt;
+    if (sqlite3_step(s) == SQLITE_ROW) v = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return v;
+}
+
+int mb_store_meta_set_int(mb_store_t *self, const char *key, int64_t v, mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_META_SET];
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, v);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : s_db_err(self, err, "cannot write meta");
+}
+
+int mb_store_begin(mb_store_t *self, mb_err_t *err) {
+    return sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : s_db_err(self, err, "cannot begin transaction");
+}
+
+int mb_store_commit(mb_store_t *self, mb_err_t *err) {
+    return sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : s_db_err(self, err, "cannot commit");
+}
+
+void mb_store_rollback(mb_store_t *self) {
+    sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int mb_store_doc_find(mb_store_t *self, const char *doc_id, int64_t *row, char *hash,
+                      mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_DOC_FIND];
+    sqlite3_bind_text(s, 1, doc_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), found = 0;
+    if (rc == SQLITE_ROW) {
+        found = 1;
+        *row = sqlite3_column_int64(s, 0);
+        const char *h = (const char *)sqlite3_column_text(s, 1);
+        snprintf(hash, 80, "%s", h ? h : "");
+    } else if (rc != SQLITE_DONE) {
+        found = s_db_err(self, err, "cannot look up document");
+    }
+    sqlite3_reset(s);
+    return found;
+}
+
+int mb_store_doc_chunks(mb_store_t *self, int64_t row, int64_t **ids, size_t *n,
+                        mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_DOC_CHUNKS];
+    sqlite3_bind_int64(s, 1, row);
+    size_t cap = 16;
+    *ids = malloc(cap * sizeof **ids);
+    *n = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) *ids = realloc(*ids, (cap *= 2) * sizeof **ids);
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        free(*ids);
+        *ids = NULL;
+        return s_db_err(self, err, "cannot list chunks");
+    }
+    return 0;
+}
+
+int mb_store_doc_delete(mb_store_t *self, int64_t row, mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_DOC_DELETE];
+    sqlite3_bind_int64(s, 1, row);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : s_db_err(self, err, "cannot delete document");
+}
+
+int mb_store_doc_insert(mb_store_t *self, const char *doc_id, const char *source,
+                        const char *hash, const char *meta, int64_t *row, mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_DOC_INSERT];
+    sqlite3_bind_text(s, 1, doc_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, source, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, meta, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, (int64_t)time(NULL));
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return s_db_err(self, err, "cannot insert document");
+    *row = sqlite3_last_insert_rowid(self->db);
+    return 0;
+}
+
+int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char *text,
+                          const float *vec, const char *expert, int64_t *id, mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_CHUNK_INSERT];
+    sqlite3_bind_int64(s, 1, doc_row);
+    sqlite3_bind_int(s, 2, pos);
+    sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 4, vec, self->dim * (int)sizeof(float), SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, expert, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return s_db_err(self, err, "cannot insert chunk");
+    *id = sqlite3_last_insert_rowid(self->db);
+    return 0;
+}
+
+json_t *mb_store_chunk_json(mb_store_t *self, int64_t id) {
+    sqlite3_stmt *s = self->st[ST_CHUNK_GET];
+    sqlite3_bind_int64(s, 1, id);
+    json_t *out = NULL;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        const char *src = (const char *)sqlite3_column_text(s, 3);
+        out = json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(s, 0), "chunk",
+                        sqlite3_column_int(s, 1), "text", sqlite3_column_text(s, 2), "source",
+                        src ? src : "");
+    }
+    sqlite3_reset(s);
+    return out;
+}
+
+int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_err_t *err) {
+    enum { BATCH = 8192 };
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db, "SELECT id, vector FROM chunks ORDER BY id", -1, &s,
+                           NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot scan vectors");
+    int64_t *ids = malloc(BATCH * sizeof *ids);
+    float *vecs = malloc((size_t)BATCH * (size_t)self->dim * sizeof *vecs);
+    size_t n = 0;
+    int rc = 0, step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        if (sqlite3_column_bytes(s, 1) != self->dim * (int)sizeof(float)) {
+            rc = mb_err_set(err, MB_EIO, "chunk %lld has a vector of the wrong size",
+                            (long long)sqlite3_column_int64(s, 0));
+            break;
+        }
+        ids[n] = sqlite3_column_int64(s, 0);
+        memcpy(vecs + n * (size_t)self->dim, sqlite3_column_blob(s, 1),
+               (size_t)self->dim * sizeof(float));
+        if (++n == BATCH) {
+            if ((rc = fn(arg, n, ids, vecs, err)) != 0) break;
+            n = 0;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE) rc = s_db_err(self, err, "cannot scan vectors");
+    if (rc == 0 && n > 0) rc = fn(arg, n, ids, vecs, err);
+    sqlite3_finalize(s);
+    free(ids);
+    free(vecs);
+    return rc;
+}
+
+static int64_t s_count(mb_store_t *self, const char *sql) {
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(self->db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return n;
+}
+
+int64_t mb_store_count_docs(mb_store_t *self) {
+    return s_count(self, "SELECT count(*) FROM documents");
+}
+
+int64_t mb_store_count_chunks(mb_store_t *self) {
+    return s_count(self, "SELECT count(*) FROM chunks");
+}

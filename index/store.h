@@ -1,0 +1,54 @@
+/* store.h — a domain's SQLite store (store.db, WAL): documents, chunks, each
+ * chunk's vector and the expert version that made it. The store is the source
+ * of truth; the FAISS index is a cache rebuilt from it. Private to index/. */
+#ifndef MB_STORE_H
+#define MB_STORE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "mb_error.h"
+
+#define MB_STORE_SCHEMA_VERSION 1
+
+typedef struct mb_store_t mb_store_t;
+
+/* Opens or creates path. dim > 0 is recorded on creation and must match
+ * afterwards; dim 0 accepts what the store has. A store written by a newer
+ * schema fails with MB_EVERSION. */
+mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err);
+void mb_store_close(mb_store_t **self_p);
+
+int mb_store_dim(const mb_store_t *self);
+int64_t mb_store_meta_int(mb_store_t *self, const char *key, int64_t dflt);
+int mb_store_meta_set_int(mb_store_t *self, const char *key, int64_t v, mb_err_t *err);
+
+int mb_store_begin(mb_store_t *self, mb_err_t *err);
+int mb_store_commit(mb_store_t *self, mb_err_t *err);
+void mb_store_rollback(mb_store_t *self);
+
+/* 1 and *row/hash (caller's 80-byte buffer) if the document exists, 0 if not,
+ * negative on error. */
+int mb_store_doc_find(mb_store_t *self, const char *doc_id, int64_t *row, char *hash,
+                      mb_err_t *err);
+/* Chunk ids of a document, malloc'ed into *ids (caller frees). */
+int mb_store_doc_chunks(mb_store_t *self, int64_t row, int64_t **ids, size_t *n,
+                        mb_err_t *err);
+int mb_store_doc_delete(mb_store_t *self, int64_t row, mb_err_t *err);
+int mb_store_doc_insert(mb_store_t *self, const char *doc_id, const char *source,
+                        const char *hash, const char *meta, int64_t *row, mb_err_t *err);
+int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char *text,
+                          const float *vec, const char *expert, int64_t *id, mb_err_t *err);
+
+/* {doc_id, chunk, text, source} of a chunk; NULL if absent. New reference. */
+json_t *mb_store_chunk_json(mb_store_t *self, int64_t id);
+
+/* Calls fn with batches of (ids, vectors) for every chunk, in id order. */
+typedef int(mb_store_vec_fn)(void *arg, size_t n, const int64_t *ids, const float *vecs,
+                             mb_err_t *err);
+int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_err_t *err);
+
+int64_t mb_store_count_docs(mb_store_t *self);
+int64_t mb_store_count_chunks(mb_store_t *self);
+
+#endif

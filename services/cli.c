@@ -1,0 +1,514 @@
+/* cli.c — the user-facing commands: domain add/list, ingest, search. They
+ * talk to the running service over the bus (ingest and search), or to the
+ * catalog in HOME (domain add/list). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "home.h"
+#include "mb_client.h"
+#include "mb_mdp.h"
+#include "reader.h"
+#include "services.h"
+#include "svc.h"
+
+static const char *s_domain_usage =
+    "usage: moebus domain add NAME [--dim D] [--embed builtin] [--home DIR]\n"
+    "       moebus domain list [--json] [--home DIR] [--endpoint E]\n"
+    "\n"
+    "add    registers a domain in HOME's catalog; a running `moebus serve` starts\n"
+    "       its embed and index workers within a second.\n"
+    "list   shows the domains, with document and chunk counts when the service\n"
+    "       is running.\n"
+    "\n"
+    "  --dim D         embedding dimension (default 256)\n"
+    "  --embed NAME    embedding expert backend (default builtin)\n"
+    "  --json          machine-readable output\n"
+    "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+
+/* Calls service and prints the error; returns the reply or NULL. */
+static mb_body_t *s_call(mb_client_t *client, const char *service, mb_body_t *req,
+                         int timeout_ms, int quiet) {
+    mb_body_t *reply = NULL;
+    mb_err_t err;
+    if (mb_client_call(client, service, &req, &reply, timeout_ms, &err) != 0) {
+        if (!quiet) fprintf(stderr, "moebus: %s: %s (%s)\n", service, err.msg,
+                            mb_err_name(err.code));
+        mb_body_destroy(&reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static int s_domain_list(const char *home, const char *endpoint, int as_json) {
+    mb_domain_info_t *d = NULL;
+    size_t n = 0;
+    mb_err_t err;
+    if (mb_catalog_domains(home, &d, &n, &err) != 0) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        return 1;
+    }
+    mb_client_t *client = mb_client_new(endpoint, &err);
+    json_t *arr = json_array();
+    if (!as_json) printf("%-20s %-10s %5s %10s %10s\n", "DOMAIN", "EXPERT", "DIM", "DOCS",
+                         "CHUNKS");
+    for (size_t i = 0; i < n; i++) {
+        char service[128];
+        snprintf(service, sizeof service, "index.%s", d[i].name);
+        mb_body_t *r = client ? s_call(client, service, mb_body_new(json_pack("{s:s}", "op",
+                                                                              "stats")),
+                                       1500, 1)
+                              : NULL;
+        json_t *st = r ? mb_body_json(r) : NULL;
+        json_int_t docs = st ? mb_json_int(st, "documents", -1) : -1;
+        json_int_t chunks = st ? mb_json_int(st, "chunks", -1) : -1;
+        if (as_json) {
+            json_t *o = json_pack("{s:s, s:s, s:i, s:b}", "name", d[i].name, "embed",
+                                  d[i].embed, "dim", d[i].dim, "running", r != NULL);
+            if (r) {
+                json_object_set_new(o, "documents", json_integer(docs));
+                json_object_set_new(o, "chunks", json_integer(chunks));
+            }
+            json_array_append_new(arr, o);
+        } else if (r) {
+            printf("%-20s %-10s %5d %10lld %10lld\n", d[i].name, d[i].embed, d[i].dim,
+                   (long long)docs, (long long)chunks);
+        } else {
+            printf("%-20s %-10s %5d %10s %10s\n", d[i].name, d[i].embed, d[i].dim, "-",
+                   "(not running)");
+        }
+        mb_body_destroy(&r);
+    }
+    if (as_json) {
+        char *s = json_dumps(arr, JSON_INDENT(2));
+        puts(s);
+        free(s);
+    } else if (n == 0) {
+        printf("(no domains in %s: add one with `moebus domain add NAME`)\n", home);
+    }
+    json_decref(arr);
+    mb_client_destroy(&client);
+    free(d);
+    return 0;
+}
+
+int mb_domain_main(int argc, char **argv) {
+    if (argc < 2 || mb_svc_wants_help(argc, argv, s_domain_usage)) {
+        fputs(s_domain_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *sub = argv[1];
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
+               *embed = "builtin";
+    int dim = MB_DEFAULT_DIM, as_json = 0;
+    static struct option opts[] = {{"home", required_argument, 0, 'H'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {"dim", required_argument, 0, 'D'},
+                                   {"embed", required_argument, 0, 'm'},
+                                   {"json", no_argument, 0, 'j'},
+                                   {0, 0, 0, 0}};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "H:e:D:m:j", opts, NULL)) != -1) {
+        if (c == 'H') home = optarg;
+        else if (c == 'e') endpoint = optarg;
+        else if (c == 'D') dim = atoi(optarg);
+        else if (c == 'm') embed = optarg;
+        else if (c == 'j') as_json = 1;
+        else {
+            fputs(s_domain_usage, stderr);
+            return 2;
+        }
+    }
+    if (strcmp(sub, "list") == 0) return s_domain_list(home, endpoint, as_json);
+    if (strcmp(sub, "add") == 0) {
+        if (optind >= argc) {
+            fputs(s_domain_usage, stderr);
+            return 2;
+        }
+        const char *name = argv[optind];
+        if (strcmp(embed, "builtin") != 0) {
+            fprintf(stderr, "moebus: unknown expert backend '%s' (known: builtin)\n", embed);
+            return 2;
+        }
+        if (dim < 8 || dim > 4096) {
+            fprintf(stderr, "moebus: --dim must be in 8..4096\n");
+            return 2;
+        }
+        mb_err_t err;
+        if (mb_catalog_domain_add(home, name, embed, dim, &err) != 0) {
+            fprintf(stderr, "moebus: %s\n", err.msg);
+            return 1;
+        }
+        printf("added domain %s (expert %s, dim %d) in %s\n", name, embed, dim, home);
+        return 0;
+    }
+    fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);
+    fputs(s_domain_usage, stderr);
+    return 2;
+}
+
+/* ---- ingest ------------------------------------------------------------ */
+
+static const char *s_ingest_usage =
+    "usage: moebus ingest NAME PATH... [--chunk-words N] [--quiet] [--endpoint E]\n"
+    "\n"
+    "Adds documents to domain NAME through the running service. PATH may be a\n"
+    "folder (read recursively), a .txt/.md file, a BEIR corpus .jsonl[.gz]\n"
+    "({\"_id\",\"title\",\"text\"} per line), or a dictd dictionary's .index file.\n"
+    "Re-ingesting unchanged documents adds nothing; changed ones are replaced.\n"
+    "\n"
+    "  --chunk-words N  words per chunk for long documents (default 200)\n"
+    "  --quiet          no progress output\n"
+    "  --endpoint E     broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+
+#define BATCH_DOCS 128
+#define BATCH_CHUNKS 1024
+#define CALL_MS 60000
+
+typedef struct {
+    char *id, *title, *source, hash[33];
+    char **chunks;
+    size_t nchunks;
+} pdoc_t;
+
+typedef struct {
+    mb_client_t *client;
+    const char *domain;
+    char embed_svc[128], index_svc[128];
+    size_t chunk_words;
+    pdoc_t batch[BATCH_DOCS];
+    size_t nbatch, nbatch_chunks;
+    size_t docs, added, replaced, unchanged, chunks;
+    int64_t t0, last_progress;
+    int tty, quiet, failed;
+} ingest_t;
+
+static void s_batch_clear(ingest_t *g) {
+    for (size_t i = 0; i < g->nbatch; i++) {
+        free(g->batch[i].id);
+        free(g->batch[i].title);
+        free(g->batch[i].source);
+        mb_chunks_free(g->batch[i].chunks, g->batch[i].nchunks);
+    }
+    g->nbatch = g->nbatch_chunks = 0;
+}
+
+static void s_progress(ingest_t *g, int final) {
+    if (g->quiet) return;
+    int64_t now = mb_clock_ms();
+    if (!final && now - g->last_progress < (g->tty ? 200 : 5000)) return;
+    g->last_progress = now;
+    double secs = (double)(now - g->t0) / 1000.0;
+    double rate = secs > 0 ? (double)g->docs / secs : 0;
+    fprintf(stderr, "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged), %zu chunks, "
+                    "%.0f docs/s%s",
+            g->tty ? "\r\033[K" : "", g->domain, g->docs, g->added, g->replaced, g->unchanged,
+            g->chunks, rate, (g->tty && !final) ? "" : "\n");
+}
+
+/* needs -> embed -> add for the batch in hand. */
+static int s_flush(ingest_t *g) {
+    if (g->nbatch == 0) return 0;
+    int rc = 1;
+    mb_body_t *needs_reply = NULL, *emb = NULL, *added = NULL;
+    json_t *q = json_array();
+    for (size_t i = 0; i < g->nbatch; i++)
+        json_array_append_new(q, json_pack("{s:s, s:s}", "id", g->batch[i].id, "hash",
+                                           g->batch[i].hash));
+    needs_reply = s_call(g->client, g->index_svc,
+                         mb_body_new(json_pack("{s:s, s:o}", "op", "needs", "docs", q)), CALL_MS,
+                         0);
+    if (!needs_reply) goto cleanup;
+    json_t *needed = json_object_get(mb_body_json(needs_reply), "needed");
+    zhashx_t *want = zhashx_new();
+    size_t i;
+    json_t *v;
+    json_array_foreach(needed, i, v) zhashx_insert(want, json_string_value(v), (void *)1);
+    json_t *texts = json_array(), *docs = json_array();
+    for (i = 0; i < g->nbatch; i++) {
+        pdoc_t *d = &g->batch[i];
+        if (!zhashx_lookup(want, d->id)) {
+            g->unchanged++;
+            continue;
+        }
+        json_t *chunks = json_array();
+        for (size_t c = 0; c < d->nchunks; c++) {
+            json_array_append_new(texts, json_string(d->chunks[c]));
+            json_array_append_new(chunks, json_string(d->chunks[c]));
+        }
+        json_array_append_new(docs, json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", d->id,
+                                              "source", d->source, "hash", d->hash, "chunks",
+                                              chunks, "meta", "title", d->title));
+    }
+    zhashx_destroy(&want);
+    if (json_array_size(docs) == 0) {
+        json_decref(texts);
+        json_decref(docs);
+        rc = 0;
+        goto cleanup;
+    }
+    emb = s_call(g->client, g->embed_svc,
+                 mb_body_new(json_pack("{s:s, s:o}", "op", "embed", "texts", texts)), CALL_MS, 0);
+    if (!emb) {
+        json_decref(docs);
+        goto cleanup;
+    }
+    size_t nf = 0;
+    const float *vecs = mb_body_vectors(emb, 0, &nf);
+    json_t *ej = mb_body_json(emb);
+    mb_body_t *add = mb_body_new(json_pack("{s:s, s:o, s:I, s:s}", "op", "add", "docs", docs,
+                                           "dim", mb_json_int(ej, "dim", 0), "model",
+                                           mb_json_str(ej, "model", "unknown")));
+    mb_body_add_vectors(add, vecs, nf);
+    added = s_call(g->client, g->index_svc, add, CALL_MS, 0);
+    if (!added) goto cleanup;
+    json_t *aj = mb_body_json(added);
+    g->added += (size_t)mb_json_int(aj, "added", 0);
+    g->replaced += (size_t)mb_json_int(aj, "replaced", 0);
+    g->unchanged += (size_t)mb_json_int(aj, "unchanged", 0);
+    g->chunks += (size_t)mb_json_int(aj, "chunks", 0);
+    rc = 0;
+cleanup:
+    mb_body_destroy(&needs_reply);
+    mb_body_destroy(&emb);
+    mb_body_destroy(&added);
+    s_batch_clear(g);
+    s_progress(g, 0);
+    return rc;
+}
+
+static int s_on_doc(void *arg, const mb_rdoc_t *doc) {
+    ingest_t *g = arg;
+    pdoc_t *d = &g->batch[g->nbatch++];
+    d->id = strdup(doc->id);
+    d->title = strdup(doc->title);
+    d->source = strdup(doc->source);
+    mb_content_hash(doc->title, doc->text, d->hash);
+    /* The title is part of what a passage is about: index it with the text. */
+    size_t tl = strlen(doc->title);
+    char *full = malloc(tl + strlen(doc->text) + 2);
+    sprintf(full, "%s%s%s", doc->title, tl ? "\n" : "", doc->text);
+    d->nchunks = mb_chunk_text(full, g->chunk_words, g->chunk_words / 5, &d->chunks);
+    free(full);
+    if (d->nchunks == 0) { /* whitespace only */
+        free(d->id);
+        free(d->title);
+        free(d->source);
+        free(d->chunks);
+        g->nbatch--;
+        return 0;
+    }
+    g->docs++;
+    g->nbatch_chunks += d->nchunks;
+    if (g->nbatch == BATCH_DOCS || g->nbatch_chunks >= BATCH_CHUNKS) {
+        if (s_flush(g) != 0) {
+            g->failed = 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Waits until service has a live worker (a just-added domain takes a moment). */
+static int s_wait_live(mb_client_t *client, const char *service, int timeout_ms) {
+    int64_t until = mb_clock_ms() + timeout_ms;
+    while (mb_clock_ms() < until) {
+        mb_body_t *r = s_call(client, "mmi.service",
+                              mb_body_new(json_pack("{s:s}", "service", service)), 2000, 1);
+        int live = r && json_is_true(json_object_get(mb_body_json(r), "live"));
+        mb_body_destroy(&r);
+        if (live) return 1;
+        usleep(200000);
+    }
+    return 0;
+}
+
+int mb_ingest_main(int argc, char **argv) {
+    if (mb_svc_wants_help(argc, argv, s_ingest_usage)) return 0;
+    const char *endpoint = mb_default_endpoint();
+    ingest_t *g = calloc(1, sizeof *g);
+    g->chunk_words = 200;
+    static struct option opts[] = {{"endpoint", required_argument, 0, 'e'},
+                                   {"home", required_argument, 0, 'H'},
+                                   {"chunk-words", required_argument, 0, 'c'},
+                                   {"quiet", no_argument, 0, 'q'},
+                                   {0, 0, 0, 0}};
+    int c, rc = 1;
+    while ((c = getopt_long(argc, argv, "e:H:c:q", opts, NULL)) != -1) {
+        if (c == 'e') endpoint = optarg;
+        else if (c == 'c') g->chunk_words = (size_t)atol(optarg);
+        else if (c == 'q') g->quiet = 1;
+        else if (c == 'H') {
+        } else {
+            fputs(s_ingest_usage, stderr);
+            free(g);
+            return 2;
+        }
+    }
+    if (argc - optind < 2 || g->chunk_words < 8) {
+        fputs(s_ingest_usage, stderr);
+        free(g);
+        return 2;
+    }
+    g->domain = argv[optind];
+    snprintf(g->embed_svc, sizeof g->embed_svc, "embed.%s", g->domain);
+    snprintf(g->index_svc, sizeof g->index_svc, "index.%s", g->domain);
+    g->tty = isatty(2);
+    mb_err_t err;
+    g->client = mb_client_new(endpoint, &err);
+    if (!g->client) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        goto cleanup;
+    }
+    if (!s_wait_live(g->client, g->index_svc, 15000) ||
+        !s_wait_live(g->client, g->embed_svc, 5000)) {
+        fprintf(stderr,
+                "moebus: domain '%s' has no running workers at %s (is `moebus serve` running, "
+                "and was the domain added with `moebus domain add %s`?)\n",
+                g->domain, endpoint, g->domain);
+        goto cleanup;
+    }
+    g->t0 = mb_clock_ms();
+    mb_reader_stats_t st;
+    mb_reader_run(argv + optind + 1, (size_t)(argc - optind - 1), s_on_doc, g, &st);
+    if (!g->failed && s_flush(g) != 0) g->failed = 1;
+    s_batch_clear(g);
+    s_progress(g, 1);
+    if (st.skipped_files || st.bad_lines)
+        fprintf(stderr, "moebus: %zu file(s) skipped, %zu bad record(s)\n", st.skipped_files,
+                st.bad_lines);
+    rc = g->failed ? 1 : 0;
+cleanup:
+    mb_client_destroy(&g->client);
+    free(g);
+    return rc;
+}
+
+/* ---- search ------------------------------------------------------------ */
+
+static const char *s_search_usage =
+    "usage: moebus search QUERY [-k N] [--domain D]... [--json] [--timeout MS]\n"
+    "\n"
+    "Searches the running service (through the gate) and prints the best\n"
+    "passages with their domain, document and score.\n"
+    "\n"
+    "  -k N            how many results (default 10)\n"
+    "  --domain D      search only D (repeatable; default: every domain)\n"
+    "  --json          print the gate's JSON reply\n"
+    "  --timeout MS    deadline for the whole search (default 5000)\n"
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+
+static void s_print_snippet(const char *text, int width) {
+    int col = 0, space = 0;
+    for (const unsigned char *p = (const unsigned char *)text;
+         *p && (col < width || (*p & 0xC0) == 0x80); p++) {
+        if (*p == '\n' || *p == '\t' || *p == ' ' || *p == '\r') {
+            space = 1;
+            continue;
+        }
+        if (space && col > 0) {
+            putchar(' ');
+            col++;
+        }
+        space = 0;
+        putchar(*p);
+        if ((*p & 0xC0) != 0x80) col++;
+    }
+    putchar('\n');
+}
+
+int mb_search_main(int argc, char **argv) {
+    if (mb_svc_wants_help(argc, argv, s_search_usage)) return 0;
+    const char *endpoint = mb_default_endpoint();
+    int k = 10, as_json = 0, timeout = 5000;
+    json_t *domains = NULL;
+    static struct option opts[] = {{"endpoint", required_argument, 0, 'e'},
+                                   {"domain", required_argument, 0, 'd'},
+                                   {"json", no_argument, 0, 'j'},
+                                   {"timeout", required_argument, 0, 't'},
+                                   {"home", required_argument, 0, 'H'},
+                                   {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:", opts, NULL)) != -1) {
+        if (c == 'e') endpoint = optarg;
+        else if (c == 'k') k = atoi(optarg);
+        else if (c == 'j') as_json = 1;
+        else if (c == 't') timeout = atoi(optarg);
+        else if (c == 'd') {
+            if (!domains) domains = json_array();
+            json_array_append_new(domains, json_string(optarg));
+        } else if (c == 'H') {
+        } else {
+            fputs(s_search_usage, stderr);
+            json_decref(domains);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fputs(s_search_usage, stderr);
+        json_decref(domains);
+        return 2;
+    }
+    /* The query is every remaining word, so quoting is optional. */
+    size_t qlen = 0;
+    for (int i = optind; i < argc; i++) qlen += strlen(argv[i]) + 1;
+    char *query = calloc(1, qlen + 1);
+    for (int i = optind; i < argc; i++) {
+        if (i > optind) strcat(query, " ");
+        strcat(query, argv[i]);
+    }
+    mb_err_t err;
+    mb_client_t *client = mb_client_new(endpoint, &err);
+    if (!client) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        free(query);
+        json_decref(domains);
+        return 1;
+    }
+    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "op", "search", "query", query, "k", k,
+                            "timeout_ms", timeout);
+    if (domains) json_object_set_new(req, "domains", domains);
+    mb_body_t *body = mb_body_new(req), *reply = NULL;
+    int rc = mb_client_call(client, "gate", &body, &reply, timeout + 1000, &err);
+    if (rc != 0 && !reply) {
+        fprintf(stderr, "moebus: search failed: %s (%s)\n", err.msg, mb_err_name(rc));
+    } else if (as_json) {
+        char *s = json_dumps(mb_body_json(reply), JSON_INDENT(2));
+        puts(s);
+        free(s);
+    } else if (rc != 0) {
+        fprintf(stderr, "moebus: search failed: %s (%s)\n", err.msg, mb_err_name(rc));
+    } else {
+        json_t *j = mb_body_json(reply);
+        json_t *results = json_object_get(j, "results");
+        printf("%-3s %-12s %-8s %-32s %s\n", "#", "DOMAIN", "SCORE", "DOCUMENT", "TEXT");
+        size_t i;
+        json_t *r;
+        json_array_foreach(results, i, r) {
+            char doc[64];
+            snprintf(doc, sizeof doc, "%s", mb_json_str(r, "doc_id", "?"));
+            printf("%-3zu %-12s %-8.4f %-32s ", i + 1, mb_json_str(r, "domain", "?"),
+                   json_number_value(json_object_get(r, "raw_score")), doc);
+            s_print_snippet(mb_json_str(r, "text", ""), 70);
+        }
+        if (json_array_size(results) == 0) printf("(no results)\n");
+        json_t *errors = json_object_get(j, "errors");
+        json_array_foreach(errors, i, r)
+            printf("! %s (%s): %s\n", mb_json_str(r, "domain", "?"), mb_json_str(r, "stage", "?"),
+                   mb_json_str(r, "message", ""));
+        json_t *t = json_object_get(j, "timings");
+        printf("-- %zu domain(s) searched in %.1f ms (embed %.1f, index %.1f)\n",
+               json_array_size(json_object_get(json_object_get(j, "gate"), "domains")),
+               (double)mb_json_int(t, "total_us", 0) / 1000.0,
+               (double)mb_json_int(t, "embed_us", 0) / 1000.0,
+               (double)mb_json_int(t, "index_us", 0) / 1000.0);
+    }
+    mb_body_destroy(&reply);
+    mb_client_destroy(&client);
+    free(query);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,165 @@
+/* home.c — catalog.db access. Every call opens, works and closes: the
+ * catalog is read rarely (per request at most) and this keeps processes from
+ * holding stale handles across a catalog rewrite. */
+#include "home.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+const char *mb_default_home(void) {
+    const char *h = getenv("MOEBUS_HOME");
+    return h && *h ? h : "./moebus-data";
+}
+
+const char *mb_default_endpoint(void) {
+    const char *e = getenv("MOEBUS_ENDPOINT");
+    return e && *e ? e : "tcp://127.0.0.1:5555";
+}
+
+int mb_domain_name_valid(const char *name) {
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > MB_DOMAIN_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '-' || c == '_'));
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz) {
+    snprintf(out, outsz, "%s/domains/%s", home, name);
+}
+
+static int s_mkdirs(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(buf, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/catalog.db", home);
+    if (create && s_mkdirs(home) != 0) {
+        mb_err_set(err, MB_EIO, "cannot create %s: %s", home, strerror(errno));
+        return NULL;
+    }
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        if (!create) {
+            sqlite3_close(db);
+            return NULL; /* no catalog yet: callers treat as empty */
+        }
+        mb_err_set(err, MB_EIO, "cannot open %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL;"
+                     "CREATE TABLE IF NOT EXISTS domains(name TEXT PRIMARY KEY,"
+                     " embed TEXT NOT NULL, dim INTEGER NOT NULL, created_at INTEGER NOT NULL);",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        mb_err_set(err, MB_EIO, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
+    snprintf(d->name, sizeof d->name, "%s", sqlite3_column_text(s, 0));
+    snprintf(d->embed, sizeof d->embed, "%s", sqlite3_column_text(s, 1));
+    d->dim = sqlite3_column_int(s, 2);
+}
+
+int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n, mb_err_t *err) {
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains ORDER BY name", -1, &s,
+                           NULL) != SQLITE_OK) {
+        rc = mb_err_set(err, MB_EIO, "cannot read catalog: %s", sqlite3_errmsg(db));
+        goto cleanup;
+    }
+    size_t cap = 8;
+    *out = calloc(cap, sizeof **out);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (*n == cap) *out = realloc(*out, (cap *= 2) * sizeof **out);
+        s_row(s, &(*out)[(*n)++]);
+    }
+cleanup:
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *info,
+                          mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s' (no catalog in %s)",
+                               name, home);
+    sqlite3_stmt *s = NULL;
+    int rc = MB_EUNKDOMAIN;
+    sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains WHERE name = ?1", -1, &s,
+                       NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        s_row(s, info);
+        rc = 0;
+    } else {
+        mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
+                          mb_err_t *err) {
+    if (!mb_domain_name_valid(name))
+        return mb_err_set(err, MB_EBADREQ,
+                          "invalid domain name '%s': use 1-64 of a-z 0-9 - _ (starting with a "
+                          "letter or digit)",
+                          name);
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    char dir[4096];
+    mb_home_domain_dir(home, name, dir, sizeof dir);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO domains(name, embed, dim, created_at) VALUES(?1, ?2, ?3, ?4)",
+                       -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, embed, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, dim);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+    int step = sqlite3_step(s);
+    if (step == SQLITE_CONSTRAINT)
+        rc = mb_err_set(err, MB_EEXISTS, "domain '%s' already exists", name);
+    else if (step != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot add domain: %s", sqlite3_errmsg(db));
+    else if (s_mkdirs(dir) != 0)
+        rc = mb_err_set(err, MB_EIO, "cannot create %s: %s", dir, strerror(errno));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}

@@ -1,0 +1,219 @@
+/* index_worker.c — `moebus index --domain D`: serves index.<D>.
+ *
+ *   {"op":"add","dim":D,"docs":[{"id","source","hash","meta","chunks":[..]}]}
+ *       + one frame with every chunk's vector, in order
+ *   {"op":"needs","docs":[{"id","hash"}]}  -> {"needed":[ids to (re)send]}
+ *   {"op":"search","dim":D,"k":K} + one frame with the query vector
+ *   {"op":"stats"}
+ * The FAISS file is saved after writes go quiet and on shutdown; a crash in
+ * between is repaired from the store on the next start (see index.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "home.h"
+#include "index.h"
+#include "mb_log.h"
+#include "mb_mdp.h"
+#include "services.h"
+#include "svc.h"
+
+#define MAX_DOCS 10000
+#define SAVE_AFTER_QUIET_MS 2000
+
+static const char *s_usage =
+    "usage: moebus index --domain NAME [--home DIR] [--endpoint E]\n"
+    "\n"
+    "Serves index.NAME on the bus: the domain's document store (SQLite) and\n"
+    "vector index (FAISS) under HOME/domains/NAME.\n"
+    "\n"
+    "  --domain NAME   domain to serve (required)\n"
+    "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+
+typedef struct {
+    mb_index_t *index;
+    int64_t last_write_ms;
+} state_t;
+
+static mb_body_t *s_add(state_t *st, mb_body_t *req) {
+    json_t *j = mb_body_json(req);
+    int dim = mb_index_dim(st->index);
+    json_t *docs = json_object_get(j, "docs");
+    if (!json_is_array(docs) || json_array_size(docs) == 0)
+        return mb_body_error(MB_EBADREQ, "\"docs\" must be a non-empty array");
+    size_t n = json_array_size(docs);
+    if (n > MAX_DOCS)
+        return mb_body_error(MB_EBADREQ, "at most %d docs per add, got %zu", MAX_DOCS, n);
+    if (mb_json_int(j, "dim", 0) != dim)
+        return mb_body_error(MB_EBADREQ, "\"dim\" must be the domain's dimension %d", dim);
+    size_t nfloats = 0;
+    const float *vecs = mb_body_vectors(req, 0, &nfloats);
+    if (!vecs || mb_body_vector_frames(req) != 1)
+        return mb_body_error(MB_EBADREQ, "add needs exactly one vector frame");
+    mb_doc_t *dv = calloc(n, sizeof *dv);
+    const char **texts = NULL;
+    size_t total = 0;
+    mb_body_t *reply = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(docs, i);
+        json_t *chunks = json_object_get(d, "chunks");
+        if (!json_is_object(d) || !json_is_string(json_object_get(d, "id")) ||
+            !json_is_array(chunks)) {
+            reply = mb_body_error(MB_EBADREQ, "docs[%zu] needs \"id\" (string) and \"chunks\" "
+                                              "(array of strings)", i);
+            goto cleanup;
+        }
+        total += json_array_size(chunks);
+    }
+    if (total * (size_t)dim != nfloats) {
+        reply = mb_body_error(MB_EBADREQ, "%zu chunks need %zu floats, the frame has %zu",
+                              total, total * (size_t)dim, nfloats);
+        goto cleanup;
+    }
+    texts = calloc(total ? total : 1, sizeof *texts);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *d = json_array_get(docs, i);
+        json_t *chunks = json_object_get(d, "chunks");
+        json_t *meta = json_object_get(d, "meta");
+        dv[i].doc_id = json_string_value(json_object_get(d, "id"));
+        dv[i].source = mb_json_str(d, "source", "");
+        dv[i].hash = mb_json_str(d, "hash", NULL);
+        dv[i].meta = meta && json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
+        dv[i].nchunks = json_array_size(chunks);
+        dv[i].chunks = texts + at;
+        dv[i].vectors = vecs + at * (size_t)dim;
+        for (size_t c = 0; c < dv[i].nchunks; c++) {
+            texts[at] = json_string_value(json_array_get(chunks, c));
+            if (!texts[at]) {
+                reply = mb_body_error(MB_EBADREQ, "docs[%zu].chunks[%zu] is not a string", i, c);
+                goto cleanup;
+            }
+            at++;
+        }
+    }
+    mb_add_result_t res;
+    mb_err_t err;
+    const char *expert = mb_json_str(j, "model", "unknown");
+    if (mb_index_add(st->index, dv, n, expert, &res, &err) != 0) {
+        reply = mb_body_error(err.code, "%s", err.msg);
+        goto cleanup;
+    }
+    st->last_write_ms = mb_clock_ms();
+    reply = mb_body_ok(json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)res.added,
+                                 "replaced", (json_int_t)res.replaced, "unchanged",
+                                 (json_int_t)res.unchanged, "chunks", (json_int_t)res.chunks));
+cleanup:
+    for (size_t i = 0; i < n; i++) free((char *)dv[i].meta);
+    free(dv);
+    free(texts);
+    return reply;
+}
+
+static mb_body_t *s_needs(state_t *st, mb_body_t *req) {
+    json_t *docs = json_object_get(mb_body_json(req), "docs");
+    if (!json_is_array(docs))
+        return mb_body_error(MB_EBADREQ, "\"docs\" must be an array of {id, hash}");
+    json_t *needed = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d) {
+        const char *id = mb_json_str(d, "id", NULL);
+        if (!id) {
+            json_decref(needed);
+            return mb_body_error(MB_EBADREQ, "docs[%zu] needs an \"id\" string", i);
+        }
+        if (mb_index_needs(st->index, id, mb_json_str(d, "hash", NULL)))
+            json_array_append_new(needed, json_string(id));
+    }
+    return mb_body_ok(json_pack("{s:o}", "needed", needed));
+}
+
+static mb_body_t *s_search(state_t *st, mb_body_t *req) {
+    json_t *j = mb_body_json(req);
+    int dim = mb_index_dim(st->index);
+    size_t nf = 0;
+    const float *q = mb_body_vectors(req, 0, &nf);
+    if (!q || nf != (size_t)dim)
+        return mb_body_error(MB_EBADREQ, "search needs one vector frame of %d floats (got %zu)",
+                             dim, nf);
+    json_t *jk = json_object_get(j, "k");
+    json_int_t k = jk ? (json_is_integer(jk) ? json_integer_value(jk) : -1) : 10;
+    if (k <= 0 || k > MB_INDEX_MAX_K)
+        return mb_body_error(MB_EBADREQ, "\"k\" must be an integer in 1..%d", MB_INDEX_MAX_K);
+    int64_t t0 = mb_clock_us();
+    json_t *results = NULL;
+    mb_err_t err;
+    if (mb_index_search(st->index, q, (int)k, &results, &err) != 0)
+        return mb_body_error(err.code, "%s", err.msg);
+    return mb_body_ok(json_pack("{s:o, s:I}", "results", results, "took_us",
+                                (json_int_t)(mb_clock_us() - t0)));
+}
+
+static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
+    (void)worker;
+    state_t *st = state;
+    const char *op = mb_json_str(mb_body_json(req), "op", "");
+    if (strcmp(op, "search") == 0) return s_search(st, req);
+    if (strcmp(op, "add") == 0) return s_add(st, req);
+    if (strcmp(op, "needs") == 0) return s_needs(st, req);
+    if (strcmp(op, "stats") == 0) return mb_body_ok(mb_index_stats(st->index));
+    return mb_body_error(MB_EBADREQ, "unknown op '%s' (search, add, needs, stats)", op);
+}
+
+static void s_idle(void *state) {
+    state_t *st = state;
+    if (mb_index_dirty(st->index) && mb_clock_ms() - st->last_write_ms > SAVE_AFTER_QUIET_MS) {
+        mb_err_t err;
+        if (mb_index_save(st->index, &err) != 0) mb_warn("save failed: %s", err.msg);
+    }
+}
+
+int mb_index_main(int argc, char **argv) {
+    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(), *domain = NULL;
+    static struct option opts[] = {{"domain", required_argument, 0, 'd'},
+                                   {"home", required_argument, 0, 'H'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "d:H:e:", opts, NULL)) != -1) {
+        if (c == 'd') domain = optarg;
+        else if (c == 'H') home = optarg;
+        else if (c == 'e') endpoint = optarg;
+        else {
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (!domain) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "index %s", domain);
+    mb_log_init(name);
+    mb_svc_signals();
+    mb_err_t err;
+    mb_domain_info_t info;
+    if (mb_catalog_domain_get(home, domain, &info, &err) != 0) {
+        mb_error("%s", err.msg);
+        return 1;
+    }
+    char dir[4096];
+    mb_home_domain_dir(home, domain, dir, sizeof dir);
+    state_t st = {0};
+    st.index = mb_index_open(dir, info.dim, &err);
+    if (!st.index) {
+        mb_error("cannot open index in %s: %s", dir, err.msg);
+        return 1;
+    }
+    char service[128];
+    snprintf(service, sizeof service, "index.%s", domain);
+    int rc = mb_svc_run(endpoint, service, s_handle, s_idle, &st);
+    mb_index_close(&st.index); /* saves */
+    return rc;
+}

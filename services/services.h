@@ -1,0 +1,17 @@
+/* services.h — entry points of the `moebus` subcommands. Each takes the
+ * subcommand's own argv (argv[0] is the subcommand name) and returns the
+ * process exit status. */
+#ifndef MB_SERVICES_H
+#define MB_SERVICES_H
+
+int mb_broker_main(int argc, char **argv);
+int mb_gate_main(int argc, char **argv);
+int mb_embed_main(int argc, char **argv);
+int mb_index_main(int argc, char **argv);
+int mb_serve_main(int argc, char **argv);
+int mb_stop_main(int argc, char **argv);
+int mb_domain_main(int argc, char **argv);
+int mb_ingest_main(int argc, char **argv);
+int mb_search_main(int argc, char **argv);
+
+#endif

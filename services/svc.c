@@ -1,0 +1,60 @@
+/* svc.c — worker process plumbing. */
+#include "svc.h"
+
+#include <czmq.h>
+#include <string.h>
+
+#include "mb_log.h"
+
+volatile sig_atomic_t mb_svc_stop = 0;
+
+static void s_on_signal(int sig) {
+    (void)sig;
+    mb_svc_stop = 1;
+}
+
+void mb_svc_signals(void) {
+    zsys_handler_set(NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int mb_svc_run(const char *endpoint, const char *service, mb_svc_handler_fn *handler,
+               mb_svc_idle_fn *idle, void *state) {
+    mb_err_t err;
+    mb_worker_t *w = mb_worker_new(endpoint, service, &err);
+    if (!w) {
+        mb_error("%s", err.msg);
+        return 1;
+    }
+    mb_info("serving %s at %s", service, endpoint);
+    while (!mb_svc_stop) {
+        mb_body_t *req = NULL;
+        int rc = mb_worker_recv(w, &req, 500);
+        if (rc == MB_ETIMEOUT) {
+            if (idle && !mb_svc_stop) idle(state);
+            continue;
+        }
+        mb_body_t *reply = handler(state, req, w);
+        mb_body_destroy(&req);
+        if (!reply) reply = mb_body_error(MB_EINTERNAL, "handler returned no reply");
+        mb_worker_reply(w, &reply);
+    }
+    mb_info("stopping %s", service);
+    mb_worker_destroy(&w);
+    return 0;
+}
+
+int mb_svc_wants_help(int argc, char **argv, const char *usage) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* svc.h — what every moebus worker process shares: signal handling and the
+ * receive/handle/reply loop. */
+#ifndef MB_SVC_H
+#define MB_SVC_H
+
+#include <signal.h>
+
+#include "mb_body.h"
+#include "mb_worker.h"
+
+/* Set by SIGINT/SIGTERM. */
+extern volatile sig_atomic_t mb_svc_stop;
+
+/* Installs SIGINT/SIGTERM handlers that set mb_svc_stop, ignores SIGPIPE,
+ * and keeps CZMQ from installing its own handler. Call before any socket. */
+void mb_svc_signals(void);
+
+/* Returns the reply to req (never NULL). req stays owned by the loop. */
+typedef mb_body_t *(mb_svc_handler_fn)(void *state, mb_body_t *req, mb_worker_t *worker);
+/* Called when no request came for a while (for background upkeep). */
+typedef void(mb_svc_idle_fn)(void *state);
+
+/* Registers `service` at endpoint and serves until mb_svc_stop. */
+int mb_svc_run(const char *endpoint, const char *service, mb_svc_handler_fn *handler,
+               mb_svc_idle_fn *idle, void *state);
+
+/* Common "--help" check: prints usage and returns 1 when argv asks for it. */
+int mb_svc_wants_help(int argc, char **argv, const char *usage);
+
+#endif
