@@ -1,9 +1,12 @@
 /* embed_hash.c — the interim builtin expert: hashed term vectors.
  *
- * Each stemmed token is hashed (FNV-1a 64) to a bucket and a sign; the vector
- * is the sum of sign * (1 + ln tf) per distinct token, L2-normalised. Signed
- * hashing keeps collisions unbiased, so the inner product of two vectors
- * approximates the weighted overlap of their terms. No IDF: it needs no
+ * Each stemmed token is hashed (FNV-1a 64) to MB_HASH_PROBES buckets, each
+ * with its own sign, carrying (1 + ln tf) / sqrt(probes); the vector is
+ * L2-normalised. Signed hashing keeps collisions unbiased, so the inner
+ * product approximates the weighted overlap of the terms. Several probes per
+ * token matter for short texts: with one bucket, a single collision between
+ * two unrelated words makes a 3-word definition look like a strong match;
+ * with four, a spurious match needs several independent collisions. No IDF: it needs no
  * fitting and is deterministic across processes and machines. The fitted LSA
  * expert (issue 4) replaces it behind the same interface. */
 #include <math.h>
@@ -13,6 +16,8 @@
 
 #include "embed_impl.h"
 #include "text.h"
+
+#define MB_HASH_PROBES 4
 
 typedef struct {
     int dim;
@@ -78,8 +83,13 @@ static int s_batch(void *state, const char *const *texts, size_t n, float *out,
             size_t j = i;
             while (j < st->nh && st->hashes[j] == st->hashes[i]) j++;
             uint64_t h = st->hashes[i];
-            float w = 1.0f + logf((float)(j - i));
-            v[(h >> 1) % (uint64_t)st->dim] += (h & 1) ? w : -w;
+            float w = (1.0f + logf((float)(j - i))) * 0.5f; /* 1/sqrt(MB_HASH_PROBES) */
+            for (int p = 0; p < MB_HASH_PROBES; p++) {
+                /* derive independent probes by re-mixing the token hash */
+                h = (h ^ (h >> 31)) * 0x9e3779b97f4a7c15ULL + (uint64_t)p;
+                h ^= h >> 29;
+                v[(h >> 1) % (uint64_t)st->dim] += (h & 1) ? w : -w;
+            }
             i = j;
         }
         double norm = 0;
@@ -99,4 +109,4 @@ static void s_destroy(void *state) {
     free(st);
 }
 
-const mb_embed_ops_t mb_embed_hash_ops = {"builtin-hash-v1", s_batch, s_destroy};
+const mb_embed_ops_t mb_embed_hash_ops = {"builtin-hash-v2", s_batch, s_destroy};

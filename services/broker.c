@@ -287,7 +287,7 @@ static void s_client_msg(mb_broker_t *self, zframe_t *client, zmsg_t *msg) {
         goto done;
     }
     if (zmsg_content_size(msg) > MB_MAX_MESSAGE_BYTES) {
-        s_reply_error(self, client, service, NULL, MB_ETOOLARGE,
+        s_reply_error(self, client, service, zmsg_first(msg), MB_ETOOLARGE,
                       "message of %zu bytes exceeds the %zu byte limit",
                       zmsg_content_size(msg), MB_MAX_MESSAGE_BYTES);
         goto done;

@@ -226,8 +226,13 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
     return reply;
 }
 
+static void s_keepalive(void *worker) {
+    mb_worker_heartbeat(worker);
+}
+
 static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
-    (void)worker;
+    gate_t *g = state;
+    mb_client_set_idle(g->client, s_keepalive, worker);
     const char *op = mb_json_str(mb_body_json(req), "op", "search");
     if (strcmp(op, "search") == 0) return s_search(state, req);
     return mb_body_error(MB_EBADREQ, "unknown op '%s' (search)", op);

@@ -14,6 +14,7 @@ static const struct {
     {"domain", mb_domain_main, "add or list knowledge domains"},
     {"ingest", mb_ingest_main, "index documents into a domain"},
     {"search", mb_search_main, "search the running service"},
+    {"call", mb_call_main, "send one JSON request to any service and print the reply"},
     {"broker", mb_broker_main, "run the message broker (MDP/0.2)"},
     {"gate", mb_gate_main, "run the gate worker (query front door)"},
     {"embed", mb_embed_main, "run a domain's embedding worker"},

@@ -13,5 +13,6 @@ int mb_stop_main(int argc, char **argv);
 int mb_domain_main(int argc, char **argv);
 int mb_ingest_main(int argc, char **argv);
 int mb_search_main(int argc, char **argv);
+int mb_call_main(int argc, char **argv);
 
 #endif
