@@ -76,12 +76,14 @@ static int s_batch(void *state, const char *const *texts, size_t n, float *out,
         float *v = out + t * (size_t)st->dim;
         memset(v, 0, (size_t)st->dim * sizeof(float));
         st->nh = 0;
-        int rc = mb_text_tokenize(st->text, texts[t], strlen(texts[t]), s_on_token, st, err);
+        int rc =
+            mb_text_tokenize(st->text, texts[t], strlen(texts[t]), s_on_token, st, err);
         if (rc != 0) return rc;
-        qsort(st->hashes, st->nh, sizeof *st->hashes, s_cmp_u64);
+        if (st->nh > 1) qsort(st->hashes, st->nh, sizeof *st->hashes, s_cmp_u64);
         for (size_t i = 0; i < st->nh;) {
             size_t j = i;
-            while (j < st->nh && st->hashes[j] == st->hashes[i]) j++;
+            while (j < st->nh && st->hashes[j] == st->hashes[i])
+                j++;
             uint64_t h = st->hashes[i];
             float w = (1.0f + logf((float)(j - i))) * 0.5f; /* 1/sqrt(MB_HASH_PROBES) */
             for (int p = 0; p < MB_HASH_PROBES; p++) {
@@ -93,10 +95,12 @@ static int s_batch(void *state, const char *const *texts, size_t n, float *out,
             i = j;
         }
         double norm = 0;
-        for (int d = 0; d < st->dim; d++) norm += (double)v[d] * v[d];
+        for (int d = 0; d < st->dim; d++)
+            norm += (double)v[d] * v[d];
         if (norm > 0) {
             float inv = (float)(1.0 / sqrt(norm));
-            for (int d = 0; d < st->dim; d++) v[d] *= inv;
+            for (int d = 0; d < st->dim; d++)
+                v[d] *= inv;
         }
     }
     return 0;

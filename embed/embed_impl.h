@@ -6,7 +6,8 @@
 
 typedef struct {
     const char *name;
-    int (*batch)(void *state, const char *const *texts, size_t n, float *out, mb_err_t *err);
+    int (*batch)(void *state, const char *const *texts, size_t n, float *out,
+                 mb_err_t *err);
     void (*destroy)(void *state);
 } mb_embed_ops_t;
 

@@ -13,11 +13,11 @@ struct mb_text_t {
 /* A short list: frequent function words that carry no topic and would
  * otherwise dominate hashed term vectors. */
 static const char *s_stop[] = {
-    "a",    "an",   "and",  "are",   "as",   "at",   "be",   "but",  "by",   "for",
-    "from", "has",  "have", "he",    "her",  "his",  "i",    "if",   "in",   "into",
-    "is",   "it",   "its",  "not",   "of",   "on",   "or",   "she",  "so",   "such",
-    "that", "the",  "their", "then", "there", "these", "they", "this", "to", "was",
-    "were", "which", "will", "with", "you",  "your", "we",   "our",  "can",  "may",
+    "a",    "an",    "and",   "are",  "as",    "at",    "be",   "but",  "by",  "for",
+    "from", "has",   "have",  "he",   "her",   "his",   "i",    "if",   "in",  "into",
+    "is",   "it",    "its",   "not",  "of",    "on",    "or",   "she",  "so",  "such",
+    "that", "the",   "their", "then", "there", "these", "they", "this", "to",  "was",
+    "were", "which", "will",  "with", "you",   "your",  "we",   "our",  "can", "may",
 };
 
 static int s_is_stop(const char *t, size_t len) {
@@ -55,7 +55,8 @@ static int s_is_word_char(utf8proc_int32_t c) {
 static void s_emit(mb_text_t *self, const char *tok, size_t len, mb_text_token_fn *fn,
                    void *arg) {
     if (len == 0 || s_is_stop(tok, len)) return;
-    const sb_symbol *st = sb_stemmer_stem(self->stemmer, (const sb_symbol *)tok, (int)len);
+    const sb_symbol *st =
+        sb_stemmer_stem(self->stemmer, (const sb_symbol *)tok, (int)len);
     if (st) {
         int sl = sb_stemmer_length(self->stemmer);
         fn((const char *)st, (size_t)sl, arg);
@@ -71,11 +72,12 @@ static void s_emit(mb_text_t *self, const char *tok, size_t len, mb_text_token_f
 int mb_text_tokenize(mb_text_t *self, const char *text, size_t len, mb_text_token_fn *fn,
                      void *arg, mb_err_t *err) {
     utf8proc_uint8_t *norm = NULL;
-    utf8proc_ssize_t nlen =
-        utf8proc_map((const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &norm,
-                     UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK);
-    if (nlen < 0) return mb_err_set(err, MB_EBADREQ, "text is not valid UTF-8: %s",
-                                    utf8proc_errmsg(nlen));
+    utf8proc_ssize_t nlen = utf8proc_map(
+        (const utf8proc_uint8_t *)text, (utf8proc_ssize_t)len, &norm,
+        UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK);
+    if (nlen < 0)
+        return mb_err_set(err, MB_EBADREQ, "text is not valid UTF-8: %s",
+                          utf8proc_errmsg(nlen));
     /* Tokens longer than this are noise (base64, hashes); cut them. */
     enum { MAXTOK = 64 };
     size_t start = 0;

@@ -19,10 +19,11 @@ static int s_cmp(const void *a, const void *b) {
     return strcmp(x->key, y->key);
 }
 
-json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists, int k,
-                      int rrf_k) {
+json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
+                      int k, int rrf_k) {
     size_t cap = 0;
-    for (size_t l = 0; l < nlists; l++) cap += lists[l] ? json_array_size(lists[l]) : 0;
+    for (size_t l = 0; l < nlists; l++)
+        cap += lists[l] ? json_array_size(lists[l]) : 0;
     fused_t *all = calloc(cap ? cap : 1, sizeof *all);
     size_t n = 0;
     for (size_t l = 0; l < nlists; l++) {
@@ -39,7 +40,8 @@ json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nl
             double add = 1.0 / (rrf_k + (double)rank + 1.0);
             /* Linear scan is fine for the list sizes here (k per domain). */
             size_t j = 0;
-            while (j < n && strcmp(all[j].key, key) != 0) j++;
+            while (j < n && strcmp(all[j].key, key) != 0)
+                j++;
             if (j == n) {
                 all[n].key = strdup(key);
                 all[n].hit = json_deep_copy(hit);

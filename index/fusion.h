@@ -12,7 +12,7 @@
  * on the best raw score, so when every list contributes its rank-1 hit the
  * strongest match still comes first. Returns a new array of at most k hits,
  * each with "score" (fused) and "raw_score". */
-json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists, int k,
-                      int rrf_k);
+json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
+                      int k, int rrf_k);
 
 #endif

@@ -50,7 +50,8 @@ static int s_load_or_rebuild(mb_index_t *self, mb_err_t *err) {
     int rc = mb_store_each_vector(self->store, s_rebuild_cb, self->vindex, err);
     if (rc != 0) return rc;
     self->dirty = 1;
-    if (chunks > 0) mb_info("rebuilt %s: %lld vectors", self->faiss_path, (long long)chunks);
+    if (chunks > 0)
+        mb_info("rebuilt %s: %lld vectors", self->faiss_path, (long long)chunks);
     return mb_index_save(self, err);
 }
 
@@ -113,7 +114,8 @@ int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash) {
     return found != 1 || !hash || strcmp(have, hash) != 0;
 }
 
-static int s_validate(const mb_index_t *self, const mb_doc_t *docs, size_t n, mb_err_t *err) {
+static int s_validate(const mb_index_t *self, const mb_doc_t *docs, size_t n,
+                      mb_err_t *err) {
     for (size_t i = 0; i < n; i++) {
         const mb_doc_t *d = &docs[i];
         if (!d->doc_id || !*d->doc_id)
@@ -140,7 +142,8 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
     int rc = s_validate(self, docs, n, err);
     if (rc != 0) return rc;
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += docs[i].nchunks;
+    for (size_t i = 0; i < n; i++)
+        total += docs[i].nchunks;
     int64_t *new_ids = malloc((total ? total : 1) * sizeof *new_ids);
     float *new_vecs = malloc((total ? total : 1) * (size_t)self->dim * sizeof *new_vecs);
     int64_t *old_ids = NULL;
@@ -163,7 +166,8 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
         if (found) {
             int64_t *ids = NULL;
             size_t nids = 0;
-            if ((rc = mb_store_doc_chunks(self->store, row, &ids, &nids, err)) != 0) break;
+            if ((rc = mb_store_doc_chunks(self->store, row, &ids, &nids, err)) != 0)
+                break;
             if (nold + nids > oldcap) {
                 oldcap = (nold + nids) * 2;
                 old_ids = realloc(old_ids, oldcap * sizeof *old_ids);
@@ -183,7 +187,8 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
             const float *v = d->vectors + c * (size_t)self->dim;
             rc = mb_store_chunk_insert(self->store, row, (int)c, d->chunks[c], v, expert,
                                        &new_ids[nnew], err);
-            memcpy(new_vecs + nnew * (size_t)self->dim, v, (size_t)self->dim * sizeof(float));
+            memcpy(new_vecs + nnew * (size_t)self->dim, v,
+                   (size_t)self->dim * sizeof(float));
             nnew++;
         }
     }
@@ -221,7 +226,8 @@ int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
         return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
     for (int i = 0; i < self->dim; i++)
         if (!isfinite(q[i]))
-            return mb_err_set(err, MB_EBADREQ, "query vector has a NaN or infinite component");
+            return mb_err_set(err, MB_EBADREQ,
+                              "query vector has a NaN or infinite component");
     float *scores = malloc((size_t)k * sizeof *scores);
     int64_t *labels = malloc((size_t)k * sizeof *labels);
     int rc = mb_vindex_search(self->vindex, q, k, scores, labels, err);
@@ -244,7 +250,7 @@ json_t *mb_index_stats(mb_index_t *self) {
     return json_pack("{s:I, s:I, s:I, s:i, s:s, s:I}", "documents",
                      (json_int_t)mb_store_count_docs(self->store), "chunks",
                      (json_int_t)mb_store_count_chunks(self->store), "vectors",
-                     (json_int_t)mb_vindex_count(self->vindex), "dim", self->dim, "index_type",
-                     "IDMap2,Flat", "generation",
+                     (json_int_t)mb_vindex_count(self->vindex), "dim", self->dim,
+                     "index_type", "IDMap2,Flat", "generation",
                      (json_int_t)mb_store_meta_int(self->store, "generation", 0));
 }

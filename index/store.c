@@ -24,9 +24,11 @@ static const char *s_sql[ST_COUNT] = {
     "SELECT id, hash FROM documents WHERE doc_id = ?1",
     "SELECT id FROM chunks WHERE doc = ?1 ORDER BY id",
     "DELETE FROM documents WHERE id = ?1",
-    "INSERT INTO documents(doc_id, source, hash, meta, added_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "INSERT INTO documents(doc_id, source, hash, meta, added_at) VALUES(?1, ?2, ?3, ?4, "
+    "?5)",
     "INSERT INTO chunks(doc, pos, text, vector, expert) VALUES(?1, ?2, ?3, ?4, ?5)",
-    "SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c JOIN documents d ON d.id = c.doc "
+    "SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c JOIN documents d ON d.id = "
+    "c.doc "
     "WHERE c.id = ?1",
     "SELECT value FROM meta WHERE key = ?1",
     "INSERT INTO meta(key, value) VALUES(?1, ?2) "
@@ -51,13 +53,14 @@ static const char *s_schema =
     "CREATE TABLE IF NOT EXISTS chunks("
     "  id INTEGER PRIMARY KEY,"
     "  doc INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
-    "  pos INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, expert TEXT NOT NULL);"
+    "  pos INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, expert TEXT NOT "
+    "NULL);"
     "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);";
 
 mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
     mb_store_t *self = calloc(1, sizeof *self);
-    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
+    if (sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
         mb_err_set(err, MB_EIO, "cannot open %s: %s", path, sqlite3_errmsg(self->db));
         goto fail;
     }
@@ -77,9 +80,10 @@ mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
     int version = (uv && sqlite3_step(uv) == SQLITE_ROW) ? sqlite3_column_int(uv, 0) : 0;
     sqlite3_finalize(uv);
     if (version > MB_STORE_SCHEMA_VERSION) {
-        mb_err_set(err, MB_EVERSION,
-                   "%s has schema version %d; this moebus reads up to %d (upgrade moebus)",
-                   path, version, MB_STORE_SCHEMA_VERSION);
+        mb_err_set(
+            err, MB_EVERSION,
+            "%s has schema version %d; this moebus reads up to %d (upgrade moebus)", path,
+            version, MB_STORE_SCHEMA_VERSION);
         goto fail;
     }
     if (sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
@@ -88,8 +92,8 @@ mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
         goto fail;
     }
     for (int i = 0; i < ST_COUNT; i++)
-        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &self->st[i], NULL) != SQLITE_OK) {
             s_db_err(self, err, "cannot prepare statement");
             goto fail;
         }
@@ -116,7 +120,8 @@ fail:
 void mb_store_close(mb_store_t **self_p) {
     if (!self_p || !*self_p) return;
     mb_store_t *self = *self_p;
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(self->st[i]);
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(self->st[i]);
     sqlite3_close(self->db);
     free(self);
     *self_p = NULL;
@@ -222,7 +227,8 @@ int mb_store_doc_insert(mb_store_t *self, const char *doc_id, const char *source
 }
 
 int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char *text,
-                          const float *vec, const char *expert, int64_t *id, mb_err_t *err) {
+                          const float *vec, const char *expert, int64_t *id,
+                          mb_err_t *err) {
     sqlite3_stmt *s = self->st[ST_CHUNK_INSERT];
     sqlite3_bind_int64(s, 1, doc_row);
     sqlite3_bind_int(s, 2, pos);
@@ -242,15 +248,16 @@ json_t *mb_store_chunk_json(mb_store_t *self, int64_t id) {
     json_t *out = NULL;
     if (sqlite3_step(s) == SQLITE_ROW) {
         const char *src = (const char *)sqlite3_column_text(s, 3);
-        out = json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(s, 0), "chunk",
-                        sqlite3_column_int(s, 1), "text", sqlite3_column_text(s, 2), "source",
-                        src ? src : "");
+        out = json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(s, 0),
+                        "chunk", sqlite3_column_int(s, 1), "text",
+                        sqlite3_column_text(s, 2), "source", src ? src : "");
     }
     sqlite3_reset(s);
     return out;
 }
 
-int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_err_t *err) {
+int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
+                         mb_err_t *err) {
     enum { BATCH = 8192 };
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(self->db, "SELECT id, vector FROM chunks ORDER BY id", -1, &s,

@@ -38,7 +38,8 @@ int mb_store_doc_delete(mb_store_t *self, int64_t row, mb_err_t *err);
 int mb_store_doc_insert(mb_store_t *self, const char *doc_id, const char *source,
                         const char *hash, const char *meta, int64_t *row, mb_err_t *err);
 int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char *text,
-                          const float *vec, const char *expert, int64_t *id, mb_err_t *err);
+                          const float *vec, const char *expert, int64_t *id,
+                          mb_err_t *err);
 
 /* {doc_id, chunk, text, source} of a chunk; NULL if absent. New reference. */
 json_t *mb_store_chunk_json(mb_store_t *self, int64_t id);

@@ -30,7 +30,8 @@ mb_body_t *mb_body_new(json_t *json) {
 void mb_body_destroy(mb_body_t **self_p) {
     if (!self_p || !*self_p) return;
     mb_body_t *self = *self_p;
-    for (size_t i = 0; i < self->nframes; i++) free(self->frames[i].v);
+    for (size_t i = 0; i < self->nframes; i++)
+        free(self->frames[i].v);
     free(self->frames);
     json_decref(self->json);
     free(self);
@@ -76,7 +77,8 @@ const float *mb_body_vectors(const mb_body_t *self, size_t i, size_t *n) {
 static void s_le32_inplace(void *data, size_t n) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     uint32_t *w = data;
-    for (size_t i = 0; i < n; i++) w[i] = __builtin_bswap32(w[i]);
+    for (size_t i = 0; i < n; i++)
+        w[i] = __builtin_bswap32(w[i]);
 #else
     (void)data;
     (void)n;
@@ -88,18 +90,20 @@ int mb_body_decode(zframe_t **frames, size_t nframes, mb_body_t **out, mb_err_t 
     if (nframes == 0 || !frames[0])
         return mb_err_set(err, MB_EBADREQ, "missing JSON body frame");
     size_t total = 0;
-    for (size_t i = 0; i < nframes; i++) total += zframe_size(frames[i]);
+    for (size_t i = 0; i < nframes; i++)
+        total += zframe_size(frames[i]);
     if (total > MB_MAX_MESSAGE_BYTES)
-        return mb_err_set(err, MB_ETOOLARGE, "message of %zu bytes exceeds the %zu byte limit",
-                          total, MB_MAX_MESSAGE_BYTES);
+        return mb_err_set(err, MB_ETOOLARGE,
+                          "message of %zu bytes exceeds the %zu byte limit", total,
+                          MB_MAX_MESSAGE_BYTES);
 
     json_error_t jerr;
     /* jansson rejects invalid UTF-8 and NUL escapes unless asked not to. */
-    json_t *json = json_loadb((const char *)zframe_data(frames[0]), zframe_size(frames[0]),
-                              JSON_REJECT_DUPLICATES, &jerr);
+    json_t *json = json_loadb((const char *)zframe_data(frames[0]),
+                              zframe_size(frames[0]), JSON_REJECT_DUPLICATES, &jerr);
     if (!json)
-        return mb_err_set(err, MB_EBADREQ, "body is not valid JSON: %s (at byte %d)", jerr.text,
-                          jerr.position);
+        return mb_err_set(err, MB_EBADREQ, "body is not valid JSON: %s (at byte %d)",
+                          jerr.text, jerr.position);
     if (!json_is_object(json)) {
         json_decref(json);
         return mb_err_set(err, MB_EBADREQ, "body must be a JSON object");
@@ -121,14 +125,16 @@ int mb_body_decode(zframe_t **frames, size_t nframes, mb_body_t **out, mb_err_t 
         if (sz % sizeof(float) != 0) {
             mb_body_destroy(&self);
             return mb_err_set(err, MB_EBADREQ,
-                              "vector frame %zu has %zu bytes, not a multiple of 4", i, sz);
+                              "vector frame %zu has %zu bytes, not a multiple of 4", i,
+                              sz);
         }
         size_t n = sz / sizeof(float);
         if (dim > 0 && n % (size_t)dim != 0) {
             mb_body_destroy(&self);
-            return mb_err_set(err, MB_EBADREQ,
-                              "vector frame %zu holds %zu floats, not a multiple of dim %lld",
-                              i, n, (long long)dim);
+            return mb_err_set(
+                err, MB_EBADREQ,
+                "vector frame %zu holds %zu floats, not a multiple of dim %lld", i, n,
+                (long long)dim);
         }
         float *v = malloc(sz ? sz : 1);
         if (!v) {

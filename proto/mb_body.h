@@ -41,7 +41,8 @@ int mb_body_encode(const mb_body_t *self, zmsg_t *msg);
 /* Replies. mb_body_ok sets "ok": true on json (taking ownership; NULL -> {}).
  * mb_body_error builds {"ok":false,"error":{"code","message"}}. */
 mb_body_t *mb_body_ok(json_t *json);
-mb_body_t *mb_body_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+mb_body_t *mb_body_error(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* 0 if reply says ok; else the reply's error code, message copied to err. */
 int mb_body_status(const mb_body_t *reply, mb_err_t *err);
 

@@ -82,7 +82,8 @@ static mb_body_t *s_recv_reply(mb_client_t *self) {
     if (n >= 4) {
         zframe_t *frames[n];
         frames[0] = zmsg_first(msg);
-        for (size_t i = 1; i < n; i++) frames[i] = zmsg_next(msg);
+        for (size_t i = 1; i < n; i++)
+            frames[i] = zmsg_next(msg);
         if (zframe_streq(frames[0], MB_MDPC) && zframe_size(frames[1]) == 1 &&
             zframe_data(frames[1])[0] == MB_MDPC_FINAL)
             mb_body_decode(frames + 3, n - 3, &body, NULL);
@@ -94,7 +95,8 @@ static mb_body_t *s_recv_reply(mb_client_t *self) {
 int mb_client_gather(mb_client_t *self, const int64_t *ids, size_t n, mb_body_t **replies,
                      int64_t deadline_ms) {
     size_t got = 0;
-    for (size_t i = 0; i < n; i++) replies[i] = NULL;
+    for (size_t i = 0; i < n; i++)
+        replies[i] = NULL;
     while (got < n) {
         int64_t left = deadline_ms - mb_clock_ms();
         if (left < 0) break;

@@ -12,17 +12,17 @@
 
 enum {
     MB_OK = 0,
-    MB_EBADREQ = -1,      /* bad_request: malformed frames, JSON, fields, vectors */
-    MB_EUNKSERVICE = -2,  /* unknown_service: no worker ever registered it */
-    MB_EUNKDOMAIN = -3,   /* unknown_domain: the domain is not in the catalog */
-    MB_ETIMEOUT = -4,     /* timeout: no reply within the deadline */
-    MB_EUNAVAIL = -5,     /* unavailable: the service exists but has no live worker */
-    MB_ETOOLARGE = -6,    /* too_large: message over the size limit */
-    MB_ENOTFOUND = -7,    /* not_found: unknown document or object */
-    MB_EINTERNAL = -8,    /* internal: a bug or an I/O failure on the server side */
-    MB_EEXISTS = -9,      /* exists: create of something already there */
-    MB_EIO = -10,         /* io: file or database error */
-    MB_EVERSION = -11     /* version: file written by a newer moebus */
+    MB_EBADREQ = -1,     /* bad_request: malformed frames, JSON, fields, vectors */
+    MB_EUNKSERVICE = -2, /* unknown_service: no worker ever registered it */
+    MB_EUNKDOMAIN = -3,  /* unknown_domain: the domain is not in the catalog */
+    MB_ETIMEOUT = -4,    /* timeout: no reply within the deadline */
+    MB_EUNAVAIL = -5,    /* unavailable: the service exists but has no live worker */
+    MB_ETOOLARGE = -6,   /* too_large: message over the size limit */
+    MB_ENOTFOUND = -7,   /* not_found: unknown document or object */
+    MB_EINTERNAL = -8,   /* internal: a bug or an I/O failure on the server side */
+    MB_EEXISTS = -9,     /* exists: create of something already there */
+    MB_EIO = -10,        /* io: file or database error */
+    MB_EVERSION = -11    /* version: file written by a newer moebus */
 };
 #define MB_ERR_MSG_MAX 256
 

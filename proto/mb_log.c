@@ -16,9 +16,12 @@ void mb_log_init(const char *name) {
     snprintf(s_name, sizeof s_name, "%s", name);
     const char *lvl = getenv("MOEBUS_LOG");
     if (lvl) {
-        if (strcmp(lvl, "debug") == 0) s_min = MB_LOG_DEBUG;
-        else if (strcmp(lvl, "warn") == 0) s_min = MB_LOG_WARN;
-        else if (strcmp(lvl, "error") == 0) s_min = MB_LOG_ERROR;
+        if (strcmp(lvl, "debug") == 0)
+            s_min = MB_LOG_DEBUG;
+        else if (strcmp(lvl, "warn") == 0)
+            s_min = MB_LOG_WARN;
+        else if (strcmp(lvl, "error") == 0)
+            s_min = MB_LOG_ERROR;
     }
 }
 
@@ -31,8 +34,9 @@ void mb_log(int level, const char *fmt, ...) {
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     int off = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    off += snprintf(line + off, sizeof line - (size_t)off, ".%03dZ moebus[%s %d] %s: ",
-                    (int)(tv.tv_usec / 1000), s_name, (int)getpid(), names[level]);
+    off += snprintf(line + off, sizeof line - (size_t)off,
+                    ".%03dZ moebus[%s %d] %s: ", (int)(tv.tv_usec / 1000), s_name,
+                    (int)getpid(), names[level]);
     va_list ap;
     va_start(ap, fmt);
     if (off < (int)sizeof line) vsnprintf(line + off, sizeof line - (size_t)off, fmt, ap);

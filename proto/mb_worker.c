@@ -116,7 +116,8 @@ static int s_handle(mb_worker_t *self, zmsg_t *msg, mb_body_t **request) {
     zframe_t *client = zmsg_next(msg);
     zmsg_next(msg); /* empty delimiter */
     zframe_t *frames[n - 4];
-    for (size_t i = 0; i < n - 4; i++) frames[i] = zmsg_next(msg);
+    for (size_t i = 0; i < n - 4; i++)
+        frames[i] = zmsg_next(msg);
     mb_err_t err;
     mb_body_t *body = NULL;
     if (mb_body_decode(frames, n - 4, &body, &err) != 0) {

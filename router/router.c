@@ -2,12 +2,14 @@
 #include "router.h"
 
 void mb_router_uniform(size_t n, double *probs) {
-    for (size_t i = 0; i < n; i++) probs[i] = 1.0 / (double)n;
+    for (size_t i = 0; i < n; i++)
+        probs[i] = 1.0 / (double)n;
 }
 
 size_t mb_router_top_p(const double *probs, size_t n, double p, size_t max_domains,
                        size_t *order) {
-    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
     /* insertion sort, stable: n is the number of domains (tens) */
     for (size_t i = 1; i < n; i++) {
         size_t v = order[i], j = i;

@@ -22,13 +22,13 @@ typedef struct {
 } request_t;
 
 typedef struct {
-    char key[64];        /* hex identity */
+    char key[64]; /* hex identity */
     zframe_t *identity;
     service_t *service;
     int64_t expiry;
-    zframe_t *client;    /* set while busy */
-    zframe_t *req_json;  /* copy of the request's JSON frame while busy */
-    void *idle_handle;   /* position in service->idle, NULL when busy */
+    zframe_t *client;   /* set while busy */
+    zframe_t *req_json; /* copy of the request's JSON frame while busy */
+    void *idle_handle;  /* position in service->idle, NULL when busy */
 } worker_t;
 
 struct service_t {
@@ -61,7 +61,8 @@ static void s_service_free(void **item) {
     service_t *s = *item;
     if (!s) return;
     request_t *r;
-    while ((r = zlistx_detach(s->requests, NULL))) s_request_destroy(&r);
+    while ((r = zlistx_detach(s->requests, NULL)))
+        s_request_destroy(&r);
     zlistx_destroy(&s->requests);
     zlistx_destroy(&s->idle);
     free(s->name);
@@ -90,7 +91,8 @@ mb_broker_t *mb_broker_new(const char *endpoint, int wait_ms, mb_err_t *err) {
     zsock_set_maxmsgsize(self->sock, (int64_t)MB_MAX_MESSAGE_BYTES * 2);
     zsock_set_router_mandatory(self->sock, 0);
     if (zsock_bind(self->sock, "%s", endpoint) < 0) {
-        mb_err_set(err, MB_EIO, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        mb_err_set(err, MB_EIO, "cannot bind %s: %s", endpoint,
+                   zmq_strerror(zmq_errno()));
         zsock_destroy(&self->sock);
         free(self);
         return NULL;
@@ -226,7 +228,8 @@ static void s_worker_delete(mb_broker_t *self, worker_t *w, bool send_disconnect
     zhashx_delete(self->workers, w->key);
 }
 
-static void s_mmi(mb_broker_t *self, zframe_t *client, const char *service, zmsg_t *body) {
+static void s_mmi(mb_broker_t *self, zframe_t *client, const char *service,
+                  zmsg_t *body) {
     zframe_t *jf = zmsg_first(body);
     json_t *req = json_loadb((const char *)zframe_data(jf), zframe_size(jf), 0, NULL);
     json_t *reply = json_object();
@@ -251,12 +254,14 @@ static void s_mmi(mb_broker_t *self, zframe_t *client, const char *service, zmsg
         free(name);
     } else if (strcmp(service, "mmi.services") == 0) {
         json_t *arr = json_array();
-        for (service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services))
-            json_array_append_new(
-                arr, json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", s->name, "workers",
-                               (json_int_t)s->nworkers, "idle", (json_int_t)zlistx_size(s->idle),
-                               "queued", (json_int_t)zlistx_size(s->requests), "served",
-                               (json_int_t)s->served));
+        for (service_t *s = zhashx_first(self->services); s;
+             s = zhashx_next(self->services))
+            json_array_append_new(arr,
+                                  json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", s->name,
+                                            "workers", (json_int_t)s->nworkers, "idle",
+                                            (json_int_t)zlistx_size(s->idle), "queued",
+                                            (json_int_t)zlistx_size(s->requests),
+                                            "served", (json_int_t)s->served));
         json_object_set_new(reply, "services", arr);
     } else {
         json_decref(reply);
@@ -282,8 +287,9 @@ static void s_client_msg(mb_broker_t *self, zframe_t *client, zmsg_t *msg) {
     bool bad = !cmd || zframe_size(cmd) != 1 || zframe_data(cmd)[0] != MB_MDPC_REQUEST ||
                !service || zmsg_size(msg) == 0;
     if (bad) {
-        s_reply_error(self, client, service, NULL, MB_EBADREQ,
-                      "malformed MDP client request: expected [MDPC02][0x01][service][body...]");
+        s_reply_error(
+            self, client, service, NULL, MB_EBADREQ,
+            "malformed MDP client request: expected [MDPC02][0x01][service][body...]");
         goto done;
     }
     if (zmsg_content_size(msg) > MB_MAX_MESSAGE_BYTES) {
@@ -329,7 +335,8 @@ static void s_worker_msg(mb_broker_t *self, zframe_t *identity, zmsg_t **msg_p) 
         char *name = zmsg_popstr(msg);
         if (w || !name || !*name || strncmp(name, "mmi.", 4) == 0) {
             /* A second READY or a reserved name is a protocol error. */
-            if (w) s_worker_delete(self, w, true, "sent READY twice");
+            if (w)
+                s_worker_delete(self, w, true, "sent READY twice");
             else {
                 worker_t tmp = {.identity = identity};
                 s_worker_send(self, &tmp, MB_MDPW_DISCONNECT, NULL);
@@ -346,7 +353,8 @@ static void s_worker_msg(mb_broker_t *self, zframe_t *identity, zmsg_t **msg_p) 
         w->expiry = mb_clock_ms() + (int64_t)self->hb_ms * MB_HEARTBEAT_LIVENESS;
         zhashx_insert(self->workers, key, w);
         w->idle_handle = zlistx_add_end(w->service->idle, w);
-        mb_info("worker %s registered for %s (%zu live)", key, name, w->service->nworkers);
+        mb_info("worker %s registered for %s (%zu live)", key, name,
+                w->service->nworkers);
         free(name);
         s_dispatch(self, w->service);
         goto done;
@@ -425,7 +433,8 @@ static void s_purge(mb_broker_t *self) {
     for (worker_t *w = zlistx_first(dead); w; w = zlistx_next(dead))
         s_worker_delete(self, w, false, "expired (missed heartbeats)");
     zlistx_destroy(&dead);
-    for (service_t *s = zhashx_first(self->services); s; s = zhashx_next(self->services)) {
+    for (service_t *s = zhashx_first(self->services); s;
+         s = zhashx_next(self->services)) {
         request_t *r;
         while ((r = zlistx_first(s->requests)) && r->expiry < now) {
             zlistx_detach_cur(s->requests);
@@ -434,9 +443,10 @@ static void s_purge(mb_broker_t *self) {
                               "service %s has no live worker (waited %d ms)", s->name,
                               self->wait_ms);
             else
-                s_reply_error(self, r->client, s->name, zmsg_first(r->body), MB_EUNKSERVICE,
-                              "no worker has registered service %s (waited %d ms)", s->name,
-                              self->wait_ms);
+                s_reply_error(self, r->client, s->name, zmsg_first(r->body),
+                              MB_EUNKSERVICE,
+                              "no worker has registered service %s (waited %d ms)",
+                              s->name, self->wait_ms);
             s_request_destroy(&r);
         }
     }
@@ -466,7 +476,8 @@ int mb_broker_run(mb_broker_t *self, volatile sig_atomic_t *stop) {
             purge_at = now + 20;
         }
         if (now >= self->hb_at) {
-            for (worker_t *w = zhashx_first(self->workers); w; w = zhashx_next(self->workers))
+            for (worker_t *w = zhashx_first(self->workers); w;
+                 w = zhashx_next(self->workers))
                 s_worker_send(self, w, MB_MDPW_HEARTBEAT, NULL);
             self->hb_at = now + self->hb_ms;
         }
@@ -484,7 +495,8 @@ static const char *s_broker_usage =
     "\n"
     "Runs the Majordomo (MDP/0.2) broker that every moebus process talks to.\n"
     "\n"
-    "  --endpoint E  endpoint to bind (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555;\n"
+    "  --endpoint E  endpoint to bind (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555;\n"
     "                tcp://*:5555 listens on every interface)\n"
     "  --wait MS     how long a request waits for a worker of its service to\n"
     "                appear before it is answered unavailable/unknown_service\n"
@@ -501,8 +513,10 @@ int mb_broker_main(int argc, char **argv) {
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "e:w:", opts, NULL)) != -1) {
-        if (c == 'e') endpoint = optarg;
-        else if (c == 'w') wait_ms = atoi(optarg);
+        if (c == 'e')
+            endpoint = optarg;
+        else if (c == 'w')
+            wait_ms = atoi(optarg);
         else {
             fputs(s_broker_usage, stderr);
             return 2;

@@ -27,7 +27,8 @@ static const char *s_domain_usage =
     "  --embed NAME    embedding expert backend (default builtin)\n"
     "  --json          machine-readable output\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 /* Calls service and prints the error; returns the reply or NULL. */
 static mb_body_t *s_call(mb_client_t *client, const char *service, mb_body_t *req,
@@ -35,8 +36,9 @@ static mb_body_t *s_call(mb_client_t *client, const char *service, mb_body_t *re
     mb_body_t *reply = NULL;
     mb_err_t err;
     if (mb_client_call(client, service, &req, &reply, timeout_ms, &err) != 0) {
-        if (!quiet) fprintf(stderr, "moebus: %s: %s (%s)\n", service, err.msg,
-                            mb_err_name(err.code));
+        if (!quiet)
+            fprintf(stderr, "moebus: %s: %s (%s)\n", service, err.msg,
+                    mb_err_name(err.code));
         mb_body_destroy(&reply);
         return NULL;
     }
@@ -53,15 +55,16 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
     }
     mb_client_t *client = mb_client_new(endpoint, &err);
     json_t *arr = json_array();
-    if (!as_json) printf("%-20s %-10s %5s %10s %10s\n", "DOMAIN", "EXPERT", "DIM", "DOCS",
-                         "CHUNKS");
+    if (!as_json)
+        printf("%-20s %-10s %5s %10s %10s\n", "DOMAIN", "EXPERT", "DIM", "DOCS",
+               "CHUNKS");
     for (size_t i = 0; i < n; i++) {
         char service[128];
         snprintf(service, sizeof service, "index.%s", d[i].name);
-        mb_body_t *r = client ? s_call(client, service, mb_body_new(json_pack("{s:s}", "op",
-                                                                              "stats")),
-                                       1500, 1)
-                              : NULL;
+        mb_body_t *r =
+            client ? s_call(client, service,
+                            mb_body_new(json_pack("{s:s}", "op", "stats")), 1500, 1)
+                   : NULL;
         json_t *st = r ? mb_body_json(r) : NULL;
         json_int_t docs = st ? mb_json_int(st, "documents", -1) : -1;
         json_int_t chunks = st ? mb_json_int(st, "chunks", -1) : -1;
@@ -104,20 +107,23 @@ int mb_domain_main(int argc, char **argv) {
     const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
                *embed = "builtin";
     int dim = MB_DEFAULT_DIM, as_json = 0;
-    static struct option opts[] = {{"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {"dim", required_argument, 0, 'D'},
-                                   {"embed", required_argument, 0, 'm'},
-                                   {"json", no_argument, 0, 'j'},
-                                   {0, 0, 0, 0}};
+    static struct option opts[] = {
+        {"home", required_argument, 0, 'H'}, {"endpoint", required_argument, 0, 'e'},
+        {"dim", required_argument, 0, 'D'},  {"embed", required_argument, 0, 'm'},
+        {"json", no_argument, 0, 'j'},       {0, 0, 0, 0}};
     int c;
     optind = 2;
     while ((c = getopt_long(argc, argv, "H:e:D:m:j", opts, NULL)) != -1) {
-        if (c == 'H') home = optarg;
-        else if (c == 'e') endpoint = optarg;
-        else if (c == 'D') dim = atoi(optarg);
-        else if (c == 'm') embed = optarg;
-        else if (c == 'j') as_json = 1;
+        if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
+        else if (c == 'D')
+            dim = atoi(optarg);
+        else if (c == 'm')
+            embed = optarg;
+        else if (c == 'j')
+            as_json = 1;
         else {
             fputs(s_domain_usage, stderr);
             return 2;
@@ -131,7 +137,8 @@ int mb_domain_main(int argc, char **argv) {
         }
         const char *name = argv[optind];
         if (strcmp(embed, "builtin") != 0) {
-            fprintf(stderr, "moebus: unknown expert backend '%s' (known: builtin)\n", embed);
+            fprintf(stderr, "moebus: unknown expert backend '%s' (known: builtin)\n",
+                    embed);
             return 2;
         }
         if (dim < 8 || dim > 4096) {
@@ -163,7 +170,8 @@ static const char *s_ingest_usage =
     "\n"
     "  --chunk-words N  words per chunk for long documents (default 200)\n"
     "  --quiet          no progress output\n"
-    "  --endpoint E     broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E     broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 #define BATCH_DOCS 128
 #define BATCH_CHUNKS 1024
@@ -204,10 +212,11 @@ static void s_progress(ingest_t *g, int final) {
     g->last_progress = now;
     double secs = (double)(now - g->t0) / 1000.0;
     double rate = secs > 0 ? (double)g->docs / secs : 0;
-    fprintf(stderr, "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged), %zu chunks, "
-                    "%.0f docs/s%s",
-            g->tty ? "\r\033[K" : "", g->domain, g->docs, g->added, g->replaced, g->unchanged,
-            g->chunks, rate, (g->tty && !final) ? "" : "\n");
+    fprintf(stderr,
+            "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged), %zu chunks, "
+            "%.0f docs/s%s",
+            g->tty ? "\r\033[K" : "", g->domain, g->docs, g->added, g->replaced,
+            g->unchanged, g->chunks, rate, (g->tty && !final) ? "" : "\n");
 }
 
 /* needs -> embed -> add for the batch in hand. */
@@ -217,11 +226,11 @@ static int s_flush(ingest_t *g) {
     mb_body_t *needs_reply = NULL, *emb = NULL, *added = NULL;
     json_t *q = json_array();
     for (size_t i = 0; i < g->nbatch; i++)
-        json_array_append_new(q, json_pack("{s:s, s:s}", "id", g->batch[i].id, "hash",
-                                           g->batch[i].hash));
+        json_array_append_new(
+            q, json_pack("{s:s, s:s}", "id", g->batch[i].id, "hash", g->batch[i].hash));
     needs_reply = s_call(g->client, g->index_svc,
-                         mb_body_new(json_pack("{s:s, s:o}", "op", "needs", "docs", q)), CALL_MS,
-                         0);
+                         mb_body_new(json_pack("{s:s, s:o}", "op", "needs", "docs", q)),
+                         CALL_MS, 0);
     if (!needs_reply) goto cleanup;
     json_t *needed = json_object_get(mb_body_json(needs_reply), "needed");
     zhashx_t *want = zhashx_new();
@@ -240,9 +249,10 @@ static int s_flush(ingest_t *g) {
             json_array_append_new(texts, json_string(d->chunks[c]));
             json_array_append_new(chunks, json_string(d->chunks[c]));
         }
-        json_array_append_new(docs, json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", d->id,
-                                              "source", d->source, "hash", d->hash, "chunks",
-                                              chunks, "meta", "title", d->title));
+        json_array_append_new(docs,
+                              json_pack("{s:s, s:s, s:s, s:o, s:{s:s}}", "id", d->id,
+                                        "source", d->source, "hash", d->hash, "chunks",
+                                        chunks, "meta", "title", d->title));
     }
     zhashx_destroy(&want);
     if (json_array_size(docs) == 0) {
@@ -252,7 +262,8 @@ static int s_flush(ingest_t *g) {
         goto cleanup;
     }
     emb = s_call(g->client, g->embed_svc,
-                 mb_body_new(json_pack("{s:s, s:o}", "op", "embed", "texts", texts)), CALL_MS, 0);
+                 mb_body_new(json_pack("{s:s, s:o}", "op", "embed", "texts", texts)),
+                 CALL_MS, 0);
     if (!emb) {
         json_decref(docs);
         goto cleanup;
@@ -260,9 +271,9 @@ static int s_flush(ingest_t *g) {
     size_t nf = 0;
     const float *vecs = mb_body_vectors(emb, 0, &nf);
     json_t *ej = mb_body_json(emb);
-    mb_body_t *add = mb_body_new(json_pack("{s:s, s:o, s:I, s:s}", "op", "add", "docs", docs,
-                                           "dim", mb_json_int(ej, "dim", 0), "model",
-                                           mb_json_str(ej, "model", "unknown")));
+    mb_body_t *add = mb_body_new(json_pack("{s:s, s:o, s:I, s:s}", "op", "add", "docs",
+                                           docs, "dim", mb_json_int(ej, "dim", 0),
+                                           "model", mb_json_str(ej, "model", "unknown")));
     mb_body_add_vectors(add, vecs, nf);
     added = s_call(g->client, g->index_svc, add, CALL_MS, 0);
     if (!added) goto cleanup;
@@ -317,8 +328,9 @@ static int s_on_doc(void *arg, const mb_rdoc_t *doc) {
 static int s_wait_live(mb_client_t *client, const char *service, int timeout_ms) {
     int64_t until = mb_clock_ms() + timeout_ms;
     while (mb_clock_ms() < until) {
-        mb_body_t *r = s_call(client, "mmi.service",
-                              mb_body_new(json_pack("{s:s}", "service", service)), 2000, 1);
+        mb_body_t *r =
+            s_call(client, "mmi.service",
+                   mb_body_new(json_pack("{s:s}", "service", service)), 2000, 1);
         int live = r && json_is_true(json_object_get(mb_body_json(r), "live"));
         mb_body_destroy(&r);
         if (live) return 1;
@@ -339,9 +351,12 @@ int mb_ingest_main(int argc, char **argv) {
                                    {0, 0, 0, 0}};
     int c, rc = 1;
     while ((c = getopt_long(argc, argv, "e:H:c:q", opts, NULL)) != -1) {
-        if (c == 'e') endpoint = optarg;
-        else if (c == 'c') g->chunk_words = (size_t)atol(optarg);
-        else if (c == 'q') g->quiet = 1;
+        if (c == 'e')
+            endpoint = optarg;
+        else if (c == 'c')
+            g->chunk_words = (size_t)atol(optarg);
+        else if (c == 'q')
+            g->quiet = 1;
         else if (c == 'H') {
         } else {
             fputs(s_ingest_usage, stderr);
@@ -367,7 +382,8 @@ int mb_ingest_main(int argc, char **argv) {
     if (!s_wait_live(g->client, g->index_svc, 15000) ||
         !s_wait_live(g->client, g->embed_svc, 5000)) {
         fprintf(stderr,
-                "moebus: domain '%s' has no running workers at %s (is `moebus serve` running, "
+                "moebus: domain '%s' has no running workers at %s (is `moebus serve` "
+                "running, "
                 "and was the domain added with `moebus domain add %s`?)\n",
                 g->domain, endpoint, g->domain);
         goto cleanup;
@@ -379,8 +395,8 @@ int mb_ingest_main(int argc, char **argv) {
     s_batch_clear(g);
     s_progress(g, 1);
     if (st.skipped_files || st.bad_lines)
-        fprintf(stderr, "moebus: %zu file(s) skipped, %zu bad record(s)\n", st.skipped_files,
-                st.bad_lines);
+        fprintf(stderr, "moebus: %zu file(s) skipped, %zu bad record(s)\n",
+                st.skipped_files, st.bad_lines);
     rc = g->failed ? 1 : 0;
 cleanup:
     mb_client_destroy(&g->client);
@@ -400,7 +416,8 @@ static const char *s_search_usage =
     "  --domain D      search only D (repeatable; default: every domain)\n"
     "  --json          print the gate's JSON reply\n"
     "  --timeout MS    deadline for the whole search (default 5000)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 static void s_print_snippet(const char *text, int width) {
     int col = 0, space = 0;
@@ -426,18 +443,20 @@ int mb_search_main(int argc, char **argv) {
     const char *endpoint = mb_default_endpoint();
     int k = 10, as_json = 0, timeout = 5000;
     json_t *domains = NULL;
-    static struct option opts[] = {{"endpoint", required_argument, 0, 'e'},
-                                   {"domain", required_argument, 0, 'd'},
-                                   {"json", no_argument, 0, 'j'},
-                                   {"timeout", required_argument, 0, 't'},
-                                   {"home", required_argument, 0, 'H'},
-                                   {0, 0, 0, 0}};
+    static struct option opts[] = {
+        {"endpoint", required_argument, 0, 'e'}, {"domain", required_argument, 0, 'd'},
+        {"json", no_argument, 0, 'j'},           {"timeout", required_argument, 0, 't'},
+        {"home", required_argument, 0, 'H'},     {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "e:d:jt:k:H:", opts, NULL)) != -1) {
-        if (c == 'e') endpoint = optarg;
-        else if (c == 'k') k = atoi(optarg);
-        else if (c == 'j') as_json = 1;
-        else if (c == 't') timeout = atoi(optarg);
+        if (c == 'e')
+            endpoint = optarg;
+        else if (c == 'k')
+            k = atoi(optarg);
+        else if (c == 'j')
+            as_json = 1;
+        else if (c == 't')
+            timeout = atoi(optarg);
         else if (c == 'd') {
             if (!domains) domains = json_array();
             json_array_append_new(domains, json_string(optarg));
@@ -455,7 +474,8 @@ int mb_search_main(int argc, char **argv) {
     }
     /* The query is every remaining word, so quoting is optional. */
     size_t qlen = 0;
-    for (int i = optind; i < argc; i++) qlen += strlen(argv[i]) + 1;
+    for (int i = optind; i < argc; i++)
+        qlen += strlen(argv[i]) + 1;
     char *query = calloc(1, qlen + 1);
     for (int i = optind; i < argc; i++) {
         if (i > optind) strcat(query, " ");
@@ -469,8 +489,8 @@ int mb_search_main(int argc, char **argv) {
         json_decref(domains);
         return 1;
     }
-    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "op", "search", "query", query, "k", k,
-                            "timeout_ms", timeout);
+    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "op", "search", "query", query, "k",
+                            k, "timeout_ms", timeout);
     if (domains) json_object_set_new(req, "domains", domains);
     mb_body_t *body = mb_body_new(req), *reply = NULL;
     int rc = mb_client_call(client, "gate", &body, &reply, timeout + 1000, &err);
@@ -498,8 +518,8 @@ int mb_search_main(int argc, char **argv) {
         if (json_array_size(results) == 0) printf("(no results)\n");
         json_t *errors = json_object_get(j, "errors");
         json_array_foreach(errors, i, r)
-            printf("! %s (%s): %s\n", mb_json_str(r, "domain", "?"), mb_json_str(r, "stage", "?"),
-                   mb_json_str(r, "message", ""));
+            printf("! %s (%s): %s\n", mb_json_str(r, "domain", "?"),
+                   mb_json_str(r, "stage", "?"), mb_json_str(r, "message", ""));
         json_t *t = json_object_get(j, "timings");
         printf("-- %zu domain(s) searched in %.1f ms (embed %.1f, index %.1f)\n",
                json_array_size(json_object_get(json_object_get(j, "gate"), "domains")),
@@ -525,7 +545,8 @@ static const char *s_call_usage =
     "  moebus call index.computing '{\"op\":\"stats\"}'\n"
     "\n"
     "  --timeout MS    deadline (default 5000)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 int mb_call_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_call_usage)) return 0;
@@ -536,8 +557,10 @@ int mb_call_main(int argc, char **argv) {
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "e:t:", opts, NULL)) != -1) {
-        if (c == 'e') endpoint = optarg;
-        else if (c == 't') timeout = atoi(optarg);
+        if (c == 'e')
+            endpoint = optarg;
+        else if (c == 't')
+            timeout = atoi(optarg);
         else {
             fputs(s_call_usage, stderr);
             return 2;
@@ -549,10 +572,11 @@ int mb_call_main(int argc, char **argv) {
     }
     const char *service = argv[optind];
     json_error_t jerr;
-    json_t *j = optind + 1 < argc ? json_loads(argv[optind + 1], 0, &jerr) : json_object();
+    json_t *j =
+        optind + 1 < argc ? json_loads(argv[optind + 1], 0, &jerr) : json_object();
     if (!json_is_object(j)) {
-        fprintf(stderr, "moebus call: the request must be a JSON object%s%s\n", j ? "" : ": ",
-                j ? "" : jerr.text);
+        fprintf(stderr, "moebus call: the request must be a JSON object%s%s\n",
+                j ? "" : ": ", j ? "" : jerr.text);
         json_decref(j);
         return 2;
     }

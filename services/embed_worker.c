@@ -25,7 +25,8 @@ static const char *s_usage =
     "\n"
     "  --domain NAME   domain to serve (required)\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     mb_embed_t *emb = state;
@@ -33,15 +34,18 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     const char *op = mb_json_str(j, "op", "");
     int dim = mb_embed_dim(emb);
     if (strcmp(op, "info") == 0)
-        return mb_body_ok(json_pack("{s:i, s:s}", "dim", dim, "model", mb_embed_version(emb)));
+        return mb_body_ok(
+            json_pack("{s:i, s:s}", "dim", dim, "model", mb_embed_version(emb)));
     if (strcmp(op, "embed") != 0)
         return mb_body_error(MB_EBADREQ, "unknown op '%s' (embed, info)", op);
     json_t *texts = json_object_get(j, "texts");
     if (!json_is_array(texts) || json_array_size(texts) == 0)
-        return mb_body_error(MB_EBADREQ, "\"texts\" must be a non-empty array of strings");
+        return mb_body_error(MB_EBADREQ,
+                             "\"texts\" must be a non-empty array of strings");
     size_t n = json_array_size(texts);
     if (n > MAX_TEXTS)
-        return mb_body_error(MB_EBADREQ, "at most %d texts per request, got %zu", MAX_TEXTS, n);
+        return mb_body_error(MB_EBADREQ, "at most %d texts per request, got %zu",
+                             MAX_TEXTS, n);
     const char **tv = malloc(n * sizeof *tv);
     for (size_t i = 0; i < n; i++) {
         tv[i] = json_string_value(json_array_get(texts, i));
@@ -63,8 +67,8 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     if (rc != 0) {
         reply = mb_body_error(rc, "%s", err.msg);
     } else {
-        reply = mb_body_ok(json_pack("{s:i, s:I, s:s}", "dim", dim, "count", (json_int_t)n,
-                                     "model", mb_embed_version(emb)));
+        reply = mb_body_ok(json_pack("{s:i, s:I, s:s}", "dim", dim, "count",
+                                     (json_int_t)n, "model", mb_embed_version(emb)));
         mb_body_add_vectors(reply, out, n * (size_t)dim);
     }
     free(out);
@@ -74,16 +78,20 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
 
 int mb_embed_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(), *domain = NULL;
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
+               *domain = NULL;
     static struct option opts[] = {{"domain", required_argument, 0, 'd'},
                                    {"home", required_argument, 0, 'H'},
                                    {"endpoint", required_argument, 0, 'e'},
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "d:H:e:", opts, NULL)) != -1) {
-        if (c == 'd') domain = optarg;
-        else if (c == 'H') home = optarg;
-        else if (c == 'e') endpoint = optarg;
+        if (c == 'd')
+            domain = optarg;
+        else if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
         else {
             fputs(s_usage, stderr);
             return 2;

@@ -34,7 +34,8 @@ static const char *s_usage =
     "parallel and fuses the results.\n"
     "\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 typedef struct {
     const char *home;
@@ -43,8 +44,9 @@ typedef struct {
 
 static void s_fail(json_t *errors, const char *domain, const char *stage, int code,
                    const char *msg) {
-    json_array_append_new(errors, json_pack("{s:s, s:s, s:s, s:s}", "domain", domain, "stage",
-                                            stage, "code", mb_err_name(code), "message", msg));
+    json_array_append_new(errors,
+                          json_pack("{s:s, s:s, s:s, s:s}", "domain", domain, "stage",
+                                    stage, "code", mb_err_name(code), "message", msg));
 }
 
 /* Error of a missing or failed reply. */
@@ -67,7 +69,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
     if (!json_is_string(jq) || json_string_length(jq) == 0)
         return mb_body_error(MB_EBADREQ, "\"query\" must be a non-empty string");
     if (json_string_length(jq) > MAX_QUERY_BYTES)
-        return mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes", MAX_QUERY_BYTES);
+        return mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes",
+                             MAX_QUERY_BYTES);
     const char *query = json_string_value(jq);
     json_t *jk = json_object_get(j, "k");
     json_int_t k = jk ? (json_is_integer(jk) ? json_integer_value(jk) : -1) : 10;
@@ -76,7 +79,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
     json_t *jt = json_object_get(j, "timeout_ms");
     json_int_t timeout = jt ? (json_is_integer(jt) ? json_integer_value(jt) : -1) : 5000;
     if (timeout < 1 || timeout > 600000)
-        return mb_body_error(MB_EBADREQ, "\"timeout_ms\" must be an integer in 1..600000");
+        return mb_body_error(MB_EBADREQ,
+                             "\"timeout_ms\" must be an integer in 1..600000");
     int64_t deadline = mb_clock_ms() + timeout;
 
     /* Candidate domains: the catalog, or the request's subset of it. */
@@ -92,14 +96,16 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         if (!json_is_array(jd)) {
             free(all);
             free(cand);
-            return mb_body_error(MB_EBADREQ, "\"domains\" must be an array of domain names");
+            return mb_body_error(MB_EBADREQ,
+                                 "\"domains\" must be an array of domain names");
         }
         size_t i;
         json_t *v;
         json_array_foreach(jd, i, v) {
             const char *name = json_string_value(v);
             size_t a = 0;
-            while (name && a < nall && strcmp(all[a].name, name) != 0) a++;
+            while (name && a < nall && strcmp(all[a].name, name) != 0)
+                a++;
             if (!name || a == nall) {
                 mb_body_t *e = mb_body_error(MB_EUNKDOMAIN, "unknown domain '%s'",
                                              name ? name : "(not a string)");
@@ -108,7 +114,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
                 return e;
             }
             int dup = 0;
-            for (size_t c = 0; c < ncand; c++) dup |= strcmp(cand[c].name, name) == 0;
+            for (size_t c = 0; c < ncand; c++)
+                dup |= strcmp(cand[c].name, name) == 0;
             if (!dup) cand[ncand++] = all[a];
         }
     } else {
@@ -142,7 +149,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         labels[s] = d->name;
         json_array_append_new(searched, json_string(d->name));
         snprintf(service, sizeof service, "embed.%s", d->name);
-        mb_body_t *r = mb_body_new(json_pack("{s:s, s:[s]}", "op", "embed", "texts", query));
+        mb_body_t *r =
+            mb_body_new(json_pack("{s:s, s:[s]}", "op", "embed", "texts", query));
         ids[s] = mb_client_send(g->client, service, &r, NULL);
     }
     mb_client_gather(g->client, ids, nsel, embeds, deadline);
@@ -164,8 +172,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
             continue;
         }
         snprintf(service, sizeof service, "index.%s", labels[s]);
-        mb_body_t *r =
-            mb_body_new(json_pack("{s:s, s:I, s:I}", "op", "search", "k", k, "dim", (json_int_t)nf));
+        mb_body_t *r = mb_body_new(
+            json_pack("{s:s, s:I, s:I}", "op", "search", "k", k, "dim", (json_int_t)nf));
         mb_body_add_vectors(r, v, nf);
         ids[s] = mb_client_send(g->client, service, &r, NULL);
     }
@@ -190,22 +198,22 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
     mb_body_t *reply;
     if (ok == 0 && json_array_size(errors) > 0) {
         json_t *first = json_array_get(errors, 0);
-        reply = mb_body_error(mb_err_from_name(mb_json_str(first, "code", "internal")),
-                              "no domain answered: %s", mb_json_str(first, "message", ""));
+        reply =
+            mb_body_error(mb_err_from_name(mb_json_str(first, "code", "internal")),
+                          "no domain answered: %s", mb_json_str(first, "message", ""));
         json_object_set(mb_body_json(reply), "errors", errors);
         json_decref(results);
     } else {
-        json_t *timings = json_pack("{s:I, s:I, s:I, s:I, s:I}", "route_us",
-                                    (json_int_t)(t_route - t0), "embed_us",
-                                    (json_int_t)(t_embed - t_route), "index_us",
-                                    (json_int_t)(t_index - t_embed), "fuse_us",
-                                    (json_int_t)(t_fuse - t_index), "total_us",
-                                    (json_int_t)(mb_clock_us() - t0));
+        json_t *timings = json_pack(
+            "{s:I, s:I, s:I, s:I, s:I}", "route_us", (json_int_t)(t_route - t0),
+            "embed_us", (json_int_t)(t_embed - t_route), "index_us",
+            (json_int_t)(t_index - t_embed), "fuse_us", (json_int_t)(t_fuse - t_index),
+            "total_us", (json_int_t)(mb_clock_us() - t0));
         reply = mb_body_ok(json_pack(
-            "{s:s, s:o, s:b, s:O, s:{s:o, s:s}, s:{s:s, s:O}, s:o}", "query", query, "results",
-            results, "partial", json_array_size(errors) > 0, "errors", errors, "router",
-            "scores", scores, "model", "uniform", "gate", "decision", "retrieve", "domains",
-            searched, "timings", timings));
+            "{s:s, s:o, s:b, s:O, s:{s:o, s:s}, s:{s:s, s:O}, s:o}", "query", query,
+            "results", results, "partial", json_array_size(errors) > 0, "errors", errors,
+            "router", "scores", scores, "model", "uniform", "gate", "decision",
+            "retrieve", "domains", searched, "timings", timings));
         scores = NULL;
     }
     json_decref(scores);
@@ -246,8 +254,10 @@ int mb_gate_main(int argc, char **argv) {
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:e:", opts, NULL)) != -1) {
-        if (c == 'H') home = optarg;
-        else if (c == 'e') endpoint = optarg;
+        if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
         else {
             fputs(s_usage, stderr);
             return 2;

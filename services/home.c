@@ -69,11 +69,12 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
         return NULL;
     }
     sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_exec(db,
-                     "PRAGMA journal_mode=WAL;"
-                     "CREATE TABLE IF NOT EXISTS domains(name TEXT PRIMARY KEY,"
-                     " embed TEXT NOT NULL, dim INTEGER NOT NULL, created_at INTEGER NOT NULL);",
-                     NULL, NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_exec(
+            db,
+            "PRAGMA journal_mode=WAL;"
+            "CREATE TABLE IF NOT EXISTS domains(name TEXT PRIMARY KEY,"
+            " embed TEXT NOT NULL, dim INTEGER NOT NULL, created_at INTEGER NOT NULL);",
+            NULL, NULL, NULL) != SQLITE_OK) {
         mb_err_set(err, MB_EIO, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
         return NULL;
@@ -87,15 +88,16 @@ static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
     d->dim = sqlite3_column_int(s, 2);
 }
 
-int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n, mb_err_t *err) {
+int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
+                       mb_err_t *err) {
     *out = NULL;
     *n = 0;
     sqlite3 *db = s_open(home, 0, err);
     if (!db) return 0;
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains ORDER BY name", -1, &s,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains ORDER BY name", -1,
+                           &s, NULL) != SQLITE_OK) {
         rc = mb_err_set(err, MB_EIO, "cannot read catalog: %s", sqlite3_errmsg(db));
         goto cleanup;
     }
@@ -114,8 +116,9 @@ cleanup:
 int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *info,
                           mb_err_t *err) {
     sqlite3 *db = s_open(home, 0, err);
-    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s' (no catalog in %s)",
-                               name, home);
+    if (!db)
+        return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s' (no catalog in %s)",
+                          name, home);
     sqlite3_stmt *s = NULL;
     int rc = MB_EUNKDOMAIN;
     sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains WHERE name = ?1", -1, &s,
@@ -135,19 +138,20 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
 int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
                           mb_err_t *err) {
     if (!mb_domain_name_valid(name))
-        return mb_err_set(err, MB_EBADREQ,
-                          "invalid domain name '%s': use 1-64 of a-z 0-9 - _ (starting with a "
-                          "letter or digit)",
-                          name);
+        return mb_err_set(
+            err, MB_EBADREQ,
+            "invalid domain name '%s': use 1-64 of a-z 0-9 - _ (starting with a "
+            "letter or digit)",
+            name);
     sqlite3 *db = s_open(home, 1, err);
     if (!db) return err ? err->code : MB_EIO;
     char dir[4096];
     mb_home_domain_dir(home, name, dir, sizeof dir);
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    sqlite3_prepare_v2(db,
-                       "INSERT INTO domains(name, embed, dim, created_at) VALUES(?1, ?2, ?3, ?4)",
-                       -1, &s, NULL);
+    sqlite3_prepare_v2(
+        db, "INSERT INTO domains(name, embed, dim, created_at) VALUES(?1, ?2, ?3, ?4)",
+        -1, &s, NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, embed, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, dim);

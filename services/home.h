@@ -32,7 +32,8 @@ int mb_domain_name_valid(const char *name);
 
 /* Lists domains in name order; *out malloc'ed (caller frees). A missing
  * catalog is an empty list. */
-int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n, mb_err_t *err);
+int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
+                       mb_err_t *err);
 /* MB_ENOTFOUND / MB_EUNKDOMAIN if absent. */
 int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *info,
                           mb_err_t *err);

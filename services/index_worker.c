@@ -31,7 +31,8 @@ static const char *s_usage =
     "\n"
     "  --domain NAME   domain to serve (required)\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
-    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or tcp://127.0.0.1:5555)\n";
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n";
 
 typedef struct {
     mb_index_t *index;
@@ -48,7 +49,8 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
     if (n > MAX_DOCS)
         return mb_body_error(MB_EBADREQ, "at most %d docs per add, got %zu", MAX_DOCS, n);
     if (mb_json_int(j, "dim", 0) != dim)
-        return mb_body_error(MB_EBADREQ, "\"dim\" must be the domain's dimension %d", dim);
+        return mb_body_error(MB_EBADREQ, "\"dim\" must be the domain's dimension %d",
+                             dim);
     size_t nfloats = 0;
     const float *vecs = mb_body_vectors(req, 0, &nfloats);
     if (!vecs || mb_body_vector_frames(req) != 1)
@@ -62,8 +64,10 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
         json_t *chunks = json_object_get(d, "chunks");
         if (!json_is_object(d) || !json_is_string(json_object_get(d, "id")) ||
             !json_is_array(chunks)) {
-            reply = mb_body_error(MB_EBADREQ, "docs[%zu] needs \"id\" (string) and \"chunks\" "
-                                              "(array of strings)", i);
+            reply = mb_body_error(MB_EBADREQ,
+                                  "docs[%zu] needs \"id\" (string) and \"chunks\" "
+                                  "(array of strings)",
+                                  i);
             goto cleanup;
         }
         total += json_array_size(chunks);
@@ -89,7 +93,8 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
         for (size_t c = 0; c < dv[i].nchunks; c++) {
             texts[at] = json_string_value(json_array_get(chunks, c));
             if (!texts[at]) {
-                reply = mb_body_error(MB_EBADREQ, "docs[%zu].chunks[%zu] is not a string", i, c);
+                reply = mb_body_error(MB_EBADREQ, "docs[%zu].chunks[%zu] is not a string",
+                                      i, c);
                 goto cleanup;
             }
             at++;
@@ -105,9 +110,11 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
     st->last_write_ms = mb_clock_ms();
     reply = mb_body_ok(json_pack("{s:I, s:I, s:I, s:I}", "added", (json_int_t)res.added,
                                  "replaced", (json_int_t)res.replaced, "unchanged",
-                                 (json_int_t)res.unchanged, "chunks", (json_int_t)res.chunks));
+                                 (json_int_t)res.unchanged, "chunks",
+                                 (json_int_t)res.chunks));
 cleanup:
-    for (size_t i = 0; i < n; i++) free((char *)dv[i].meta);
+    for (size_t i = 0; i < n; i++)
+        free((char *)dv[i].meta);
     free(dv);
     free(texts);
     return reply;
@@ -138,12 +145,13 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     size_t nf = 0;
     const float *q = mb_body_vectors(req, 0, &nf);
     if (!q || nf != (size_t)dim)
-        return mb_body_error(MB_EBADREQ, "search needs one vector frame of %d floats (got %zu)",
-                             dim, nf);
+        return mb_body_error(
+            MB_EBADREQ, "search needs one vector frame of %d floats (got %zu)", dim, nf);
     json_t *jk = json_object_get(j, "k");
     json_int_t k = jk ? (json_is_integer(jk) ? json_integer_value(jk) : -1) : 10;
     if (k <= 0 || k > MB_INDEX_MAX_K)
-        return mb_body_error(MB_EBADREQ, "\"k\" must be an integer in 1..%d", MB_INDEX_MAX_K);
+        return mb_body_error(MB_EBADREQ, "\"k\" must be an integer in 1..%d",
+                             MB_INDEX_MAX_K);
     int64_t t0 = mb_clock_us();
     json_t *results = NULL;
     mb_err_t err;
@@ -166,7 +174,8 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
 
 static void s_idle(void *state) {
     state_t *st = state;
-    if (mb_index_dirty(st->index) && mb_clock_ms() - st->last_write_ms > SAVE_AFTER_QUIET_MS) {
+    if (mb_index_dirty(st->index) &&
+        mb_clock_ms() - st->last_write_ms > SAVE_AFTER_QUIET_MS) {
         mb_err_t err;
         if (mb_index_save(st->index, &err) != 0) mb_warn("save failed: %s", err.msg);
     }
@@ -174,16 +183,20 @@ static void s_idle(void *state) {
 
 int mb_index_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(), *domain = NULL;
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
+               *domain = NULL;
     static struct option opts[] = {{"domain", required_argument, 0, 'd'},
                                    {"home", required_argument, 0, 'H'},
                                    {"endpoint", required_argument, 0, 'e'},
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "d:H:e:", opts, NULL)) != -1) {
-        if (c == 'd') domain = optarg;
-        else if (c == 'H') home = optarg;
-        else if (c == 'e') endpoint = optarg;
+        if (c == 'd')
+            domain = optarg;
+        else if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
         else {
             fputs(s_usage, stderr);
             return 2;

@@ -22,12 +22,14 @@ static const struct {
 };
 
 static void s_usage(FILE *out) {
-    fprintf(out, "usage: moebus COMMAND [ARGS]   (moebus COMMAND --help for details)\n\n"
-                 "moebus: multi-domain expert retrieval over a ZeroMQ bus.\n\ncommands:\n");
+    fprintf(out,
+            "usage: moebus COMMAND [ARGS]   (moebus COMMAND --help for details)\n\n"
+            "moebus: multi-domain expert retrieval over a ZeroMQ bus.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_cmds / sizeof *s_cmds; i++)
         fprintf(out, "  %-8s %s\n", s_cmds[i].name, s_cmds[i].what);
-    fprintf(out, "\nenvironment: MOEBUS_HOME (./moebus-data), MOEBUS_ENDPOINT "
-                 "(tcp://127.0.0.1:5555),\n  MOEBUS_HEARTBEAT_MS (1000), MOEBUS_LOG (info)\n");
+    fprintf(out,
+            "\nenvironment: MOEBUS_HOME (./moebus-data), MOEBUS_ENDPOINT "
+            "(tcp://127.0.0.1:5555),\n  MOEBUS_HEARTBEAT_MS (1000), MOEBUS_LOG (info)\n");
 }
 
 int main(int argc, char **argv) {

@@ -43,7 +43,8 @@ static char *s_slurp(const char *path, size_t *len) {
 
 static int s_valid_text(const char *s, size_t n) {
     if (memchr(s, 0, n)) return 0;
-    return utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, NULL, 0, 0) >= 0;
+    return utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, NULL, 0,
+                              0) >= 0;
 }
 
 /* Reads one line of any length; returns NULL at EOF. */
@@ -57,7 +58,8 @@ static char *s_gz_line(gzFile gz, char **buf, size_t *cap) {
     }
 }
 
-static int s_read_jsonl(const char *path, mb_reader_fn *fn, void *arg, mb_reader_stats_t *st) {
+static int s_read_jsonl(const char *path, mb_reader_fn *fn, void *arg,
+                        mb_reader_stats_t *st) {
     gzFile gz = gzopen(path, "rb");
     if (!gz) {
         fprintf(stderr, "moebus: skipping %s: %s\n", path, strerror(errno));
@@ -70,7 +72,8 @@ static int s_read_jsonl(const char *path, mb_reader_fn *fn, void *arg, mb_reader
     while (!stop && s_gz_line(gz, &buf, &cap)) {
         lineno++;
         size_t len = strlen(buf);
-        while (len && isspace((unsigned char)buf[len - 1])) buf[--len] = 0;
+        while (len && isspace((unsigned char)buf[len - 1]))
+            buf[--len] = 0;
         if (!len) continue;
         json_error_t jerr;
         json_t *j = json_loadb(buf, len, 0, &jerr);
@@ -78,8 +81,9 @@ static int s_read_jsonl(const char *path, mb_reader_fn *fn, void *arg, mb_reader
         const char *text = j ? json_string_value(json_object_get(j, "text")) : NULL;
         if (!id || !text || !*id) {
             if (st->bad_lines++ < 5)
-                fprintf(stderr, "moebus: %s:%zu: not a BEIR corpus line (needs \"_id\" and "
-                                "\"text\")%s%s\n",
+                fprintf(stderr,
+                        "moebus: %s:%zu: not a BEIR corpus line (needs \"_id\" and "
+                        "\"text\")%s%s\n",
                         path, lineno, j ? "" : ": ", j ? "" : jerr.text);
             json_decref(j);
             continue;
@@ -169,7 +173,8 @@ static int s_read_dictd(const char *index_path, mb_reader_fn *fn, void *arg,
     return stop;
 }
 
-static int s_read_text(const char *path, mb_reader_fn *fn, void *arg, mb_reader_stats_t *st) {
+static int s_read_text(const char *path, mb_reader_fn *fn, void *arg,
+                       mb_reader_stats_t *st) {
     size_t len = 0;
     char *text = s_slurp(path, &len);
     if (!text || !s_valid_text(text, len)) {
@@ -193,8 +198,8 @@ static int s_cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int s_read_path(const char *path, mb_reader_fn *fn, void *arg, mb_reader_stats_t *st,
-                       int explicit) {
+static int s_read_path(const char *path, mb_reader_fn *fn, void *arg,
+                       mb_reader_stats_t *st, int explicit) {
     struct stat sb;
     if (stat(path, &sb) != 0) {
         fprintf(stderr, "moebus: skipping %s: %s\n", path, strerror(errno));
@@ -244,8 +249,10 @@ static int s_read_path(const char *path, mb_reader_fn *fn, void *arg, mb_reader_
     }
     if (s_ends(path, ".dict") || s_ends(path, ".dict.dz")) return 0; /* via .index */
     if (explicit) {
-        fprintf(stderr, "moebus: skipping %s: unsupported format (txt, md, jsonl[.gz], dictd "
-                        ".index)\n", path);
+        fprintf(stderr,
+                "moebus: skipping %s: unsupported format (txt, md, jsonl[.gz], dictd "
+                ".index)\n",
+                path);
         st->skipped_files++;
     }
     return 0;
@@ -264,7 +271,8 @@ size_t mb_chunk_text(const char *text, size_t max_words, size_t overlap, char **
     size_t cap = 256, nw = 0;
     size_t *starts = malloc(cap * sizeof *starts), *ends = malloc(cap * sizeof *ends);
     for (size_t i = 0; text[i];) {
-        while (text[i] && isspace((unsigned char)text[i])) i++;
+        while (text[i] && isspace((unsigned char)text[i]))
+            i++;
         if (!text[i]) break;
         if (nw == cap) {
             cap *= 2;
@@ -272,7 +280,8 @@ size_t mb_chunk_text(const char *text, size_t max_words, size_t overlap, char **
             ends = realloc(ends, cap * sizeof *ends);
         }
         starts[nw] = i;
-        while (text[i] && !isspace((unsigned char)text[i])) i++;
+        while (text[i] && !isspace((unsigned char)text[i]))
+            i++;
         ends[nw++] = i;
     }
     if (overlap >= max_words) overlap = max_words / 4;
@@ -291,7 +300,8 @@ size_t mb_chunk_text(const char *text, size_t max_words, size_t overlap, char **
 }
 
 void mb_chunks_free(char **chunks, size_t n) {
-    for (size_t i = 0; i < n; i++) free(chunks[i]);
+    for (size_t i = 0; i < n; i++)
+        free(chunks[i]);
     free(chunks);
 }
 

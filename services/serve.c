@@ -91,7 +91,8 @@ static child_t *s_add_child(const char *name, int is_broker, ...) {
     c->argv[0] = strdup("moebus");
     int i = 1;
     const char *a;
-    while (i < MAX_ARGS - 1 && (a = va_arg(ap, const char *))) c->argv[i++] = strdup(a);
+    while (i < MAX_ARGS - 1 && (a = va_arg(ap, const char *)))
+        c->argv[i++] = strdup(a);
     va_end(ap);
     s_spawn(c);
     return c;
@@ -115,12 +116,12 @@ static void s_sync_domains(const char *home, const char *connect) {
         char name[96];
         snprintf(name, sizeof name, "index.%s", d[i].name);
         if (!s_has_child(name))
-            s_add_child(name, 0, "index", "--domain", d[i].name, "--home", home, "--endpoint",
-                        connect, (char *)NULL);
+            s_add_child(name, 0, "index", "--domain", d[i].name, "--home", home,
+                        "--endpoint", connect, (char *)NULL);
         snprintf(name, sizeof name, "embed.%s", d[i].name);
         if (!s_has_child(name))
-            s_add_child(name, 0, "embed", "--domain", d[i].name, "--home", home, "--endpoint",
-                        connect, (char *)NULL);
+            s_add_child(name, 0, "embed", "--domain", d[i].name, "--home", home,
+                        "--endpoint", connect, (char *)NULL);
     }
     free(d);
 }
@@ -137,11 +138,13 @@ static void s_reap(int stopping) {
             int64_t up = mb_clock_ms() - c->started_ms;
             if (up > 10000) c->backoff_ms = 100;
             if (WIFSIGNALED(status))
-                mb_warn("%s (pid %d) killed by signal %d after %lld ms; restarting in %lld ms",
+                mb_warn("%s (pid %d) killed by signal %d after %lld ms; restarting in "
+                        "%lld ms",
                         c->name, (int)pid, WTERMSIG(status), (long long)up,
                         (long long)c->backoff_ms);
             else
-                mb_warn("%s (pid %d) exited with status %d after %lld ms; restarting in %lld ms",
+                mb_warn("%s (pid %d) exited with status %d after %lld ms; restarting in "
+                        "%lld ms",
                         c->name, (int)pid, WEXITSTATUS(status), (long long)up,
                         (long long)c->backoff_ms);
             c->restart_at_ms = mb_clock_ms() + c->backoff_ms;
@@ -170,7 +173,8 @@ static void s_stop_children(int brokers, int timeout_ms) {
     }
     for (int i = 0; i < s_nchildren; i++)
         if (s_children[i].pid > 0 && s_children[i].is_broker == brokers) {
-            mb_warn("%s did not stop in %d ms; killing it", s_children[i].name, timeout_ms);
+            mb_warn("%s did not stop in %d ms; killing it", s_children[i].name,
+                    timeout_ms);
             kill(s_children[i].pid, SIGKILL);
             waitpid(s_children[i].pid, NULL, 0);
             s_children[i].pid = 0;
@@ -185,8 +189,10 @@ int mb_serve_main(int argc, char **argv) {
                                    {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:e:", opts, NULL)) != -1) {
-        if (c == 'H') home = optarg;
-        else if (c == 'e') endpoint = optarg;
+        if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
         else {
             fputs(s_usage, stderr);
             return 2;
@@ -218,7 +224,8 @@ int mb_serve_main(int argc, char **argv) {
     mb_info("home %s, broker at %s", abshome, endpoint);
 
     s_add_child("broker", 1, "broker", "--endpoint", endpoint, (char *)NULL);
-    s_add_child("gate", 0, "gate", "--home", abshome, "--endpoint", connect, (char *)NULL);
+    s_add_child("gate", 0, "gate", "--home", abshome, "--endpoint", connect,
+                (char *)NULL);
     s_sync_domains(abshome, connect);
     int64_t sync_at = mb_clock_ms() + 1000;
     while (!mb_svc_stop) {
@@ -227,7 +234,8 @@ int mb_serve_main(int argc, char **argv) {
         int64_t now = mb_clock_ms();
         for (int i = 0; i < s_nchildren && !mb_svc_stop; i++) {
             child_t *ch = &s_children[i];
-            if (ch->pid == 0 && ch->restart_at_ms && now >= ch->restart_at_ms) s_spawn(ch);
+            if (ch->pid == 0 && ch->restart_at_ms && now >= ch->restart_at_ms)
+                s_spawn(ch);
         }
         if (now >= sync_at) {
             s_sync_domains(abshome, connect);
@@ -239,7 +247,8 @@ int mb_serve_main(int argc, char **argv) {
     s_stop_children(1, 5000);
     unlink(pidpath);
     for (int i = 0; i < s_nchildren; i++)
-        for (int a = 0; s_children[i].argv[a]; a++) free(s_children[i].argv[a]);
+        for (int a = 0; s_children[i].argv[a]; a++)
+            free(s_children[i].argv[a]);
     mb_info("stopped");
     return 0;
 }
@@ -256,7 +265,8 @@ int mb_stop_main(int argc, char **argv) {
     static struct option opts[] = {{"home", required_argument, 0, 'H'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "H:", opts, NULL)) != -1) {
-        if (c == 'H') home = optarg;
+        if (c == 'H')
+            home = optarg;
         else {
             fputs(s_stop_usage, stderr);
             return 2;
@@ -277,7 +287,8 @@ int mb_stop_main(int argc, char **argv) {
         unlink(path);
         return 1;
     }
-    for (int i = 0; i < 300 && kill(pid, 0) == 0; i++) usleep(100000);
+    for (int i = 0; i < 300 && kill(pid, 0) == 0; i++)
+        usleep(100000);
     if (kill(pid, 0) == 0) {
         fprintf(stderr, "moebus stop: %d still running after 30 s\n", pid);
         return 1;

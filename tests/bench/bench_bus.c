@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,7 +42,8 @@ typedef struct {
 static lat_t s_stats(int64_t *us, int n) {
     qsort(us, (size_t)n, sizeof *us, s_cmp);
     int64_t total = 0;
-    for (int i = 0; i < n; i++) total += us[i];
+    for (int i = 0; i < n; i++)
+        total += us[i];
     lat_t r = {(double)us[n / 2], (double)us[(int)((double)n * 0.99)],
                (double)n / ((double)total / 1e6)};
     return r;
@@ -152,7 +154,8 @@ static double s_broker_throughput(mb_client_t *c, int n, int window) {
             ids[i] = mb_client_send(c, "echo", &req, NULL);
         }
         int got = mb_client_gather(c, ids, (size_t)w, replies, mb_clock_ms() + 10000);
-        for (int i = 0; i < w; i++) mb_body_destroy(&replies[i]);
+        for (int i = 0; i < w; i++)
+            mb_body_destroy(&replies[i]);
         if (got != w) {
             fprintf(stderr, "bench: lost replies\n");
             exit(1);
@@ -165,6 +168,31 @@ static double s_broker_throughput(mb_client_t *c, int n, int window) {
     return rps;
 }
 
+static double s_median(double *v, int n) {
+    double t[16];
+    memcpy(t, v, sizeof(double) * (size_t)n);
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    return t[n / 2];
+}
+
+static void s_wait_workers(mb_client_t *c, int want) {
+    for (int i = 0; i < 200; i++) {
+        mb_body_t *req = mb_body_new(json_pack("{s:s}", "service", "echo")), *r = NULL;
+        mb_client_call(c, "mmi.service", &req, &r, 500, NULL);
+        json_int_t nw = r ? mb_json_int(mb_body_json(r), "workers", 0) : 0;
+        mb_body_destroy(&r);
+        if (nw == want) return;
+        usleep(20000);
+    }
+    fprintf(stderr, "bench: only some echo workers registered\n");
+    exit(1);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: bench_bus MOEBUS_BINARY [N] [--quick]\n");
@@ -172,7 +200,7 @@ int main(int argc, char **argv) {
     }
     int quick = argc > 2 && strcmp(argv[argc - 1], "--quick") == 0;
     int n = quick ? 500 : (argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 20000);
-    int window = 64, workers = 2, runs = quick ? 1 : 5;
+    int window = 64, runs = quick ? 1 : 5;
     zsys_handler_set(NULL);
 
     pid_t broker = fork();
@@ -181,77 +209,80 @@ int main(int argc, char **argv) {
         _exit(127);
     }
     pthread_t rep, rtr, echo[8];
+    int nworkers = 0;
     pthread_create(&rep, NULL, s_rep_thread, NULL);
     pthread_create(&rtr, NULL, s_router_echo_thread, NULL);
-    for (int i = 0; i < workers; i++) pthread_create(&echo[i], NULL, s_echo_worker, NULL);
     mb_client_t *c = mb_client_new(BRK_EP, NULL);
-    /* wait for both echo workers to register */
-    for (int i = 0; i < 200; i++) {
-        mb_body_t *req = mb_body_new(json_pack("{s:s}", "service", "echo")), *r = NULL;
-        mb_client_call(c, "mmi.service", &req, &r, 500, NULL);
-        json_int_t nw = r ? mb_json_int(mb_body_json(r), "workers", 0) : 0;
-        mb_body_destroy(&r);
-        if (nw == workers) break;
-        usleep(20000);
-    }
+    while (nworkers < 2)
+        pthread_create(&echo[nworkers++], NULL, s_echo_worker, NULL);
+    s_wait_workers(c, nworkers);
 
-    printf("bench_bus: %d round trips x %d runs, payload %zu bytes, loopback TCP, %d echo "
-           "workers, window %d\n",
-           n, runs, strlen(PAYLOAD), workers, window);
-    /* Interleave raw and broker runs so machine noise hits both alike; report
-     * the median run of each. */
-    lat_t raw[8], brk[8];
-    double rawt[8], brkt[8];
+    printf(
+        "bench_bus: %d round trips x %d runs (median run reported), payload %zu bytes, "
+        "loopback TCP, broker = `moebus broker` process, echo workers = mb_worker "
+        "threads\n",
+        n, runs, strlen(PAYLOAD));
+    /* Latency, one request in flight. Raw and broker runs alternate so machine
+     * noise hits both alike. */
+    double m_raw[16], m_brk[16], p_raw[16], p_brk[16], s_raw[16], s_brk[16];
     for (int r = 0; r < runs; r++) {
-        raw[r] = s_raw_latency(n);
-        brk[r] = s_broker_latency(c, n);
-        rawt[r] = s_raw_throughput(n * 2, window);
-        brkt[r] = s_broker_throughput(c, n * 2, window);
-        printf("  run %d: raw median %.0f us p99 %.0f us | broker median %.0f us p99 %.0f us | "
-               "raw %.0f req/s, broker %.0f req/s pipelined\n",
-               r + 1, raw[r].median_us, raw[r].p99_us, brk[r].median_us, brk[r].p99_us, rawt[r],
-               brkt[r]);
+        lat_t a = s_raw_latency(n), b = s_broker_latency(c, n);
+        m_raw[r] = a.median_us, p_raw[r] = a.p99_us, s_raw[r] = a.rps;
+        m_brk[r] = b.median_us, p_brk[r] = b.p99_us, s_brk[r] = b.rps;
+        printf("  latency run %d: raw median %.0f us p99 %.0f us | broker median %.0f us "
+               "p99 %.0f "
+               "us\n",
+               r + 1, a.median_us, a.p99_us, b.median_us, b.p99_us);
     }
-    /* median run by median latency */
-    double m_raw[8], m_brk[8], p_raw[8], p_brk[8], s_raw[8], s_brk[8];
-    for (int r = 0; r < runs; r++) {
-        m_raw[r] = raw[r].median_us;
-        m_brk[r] = brk[r].median_us;
-        p_raw[r] = raw[r].p99_us;
-        p_brk[r] = brk[r].p99_us;
-        s_raw[r] = raw[r].rps;
-        s_brk[r] = brk[r].rps;
+    double mr = s_median(m_raw, runs), mb = s_median(m_brk, runs);
+    double pr = s_median(p_raw, runs), pb = s_median(p_brk, runs);
+    double sr = s_median(s_raw, runs), sb = s_median(s_brk, runs);
+    printf("\n%-40s %12s %12s %8s\n", "one request in flight", "raw REQ/REP",
+           "via broker", "ratio");
+    printf("%-40s %12.0f %12.0f %7.2fx\n", "latency median (us)", mr, mb, mb / mr);
+    printf("%-40s %12.0f %12.0f %7.2fx\n", "latency p99 (us)", pr, pb, pb / pr);
+    printf("%-40s %12.0f %12.0f %7.2fx\n", "req/s", sr, sb, sr / sb);
+    printf("broker hop adds %.0f us per request (median)\n", mb - mr);
+
+    /* Throughput with a window of requests in flight. MDP gives each worker
+     * one request at a time, so through the broker the concurrency is the
+     * number of workers: sweep it. Raw is one DEALER -> ROUTER echo. */
+    printf("\n%-40s %12s %12s %8s\n", "window of 64 in flight (req/s)", "raw DEALER",
+           "via broker", "ratio");
+    int sweep[3] = {2, 4, 8};
+    for (int i = 0; i < 3; i++) {
+        while (nworkers < sweep[i])
+            pthread_create(&echo[nworkers++], NULL, s_echo_worker, NULL);
+        s_wait_workers(c, nworkers);
+        double rawt[16], brkt[16];
+        for (int r = 0; r < runs; r++) {
+            rawt[r] = s_raw_throughput(n * 2, window);
+            brkt[r] = s_broker_throughput(c, n * 2, window);
+        }
+        double tr = s_median(rawt, runs), tb = s_median(brkt, runs);
+        char label[64];
+        snprintf(label, sizeof label, "%d echo workers", nworkers);
+        printf("%-40s %12.0f %12.0f %7.2fx\n", label, tr, tb, tr / tb);
     }
-#define MED(a)                                                                                 \
-    ({                                                                                         \
-        double t_[8];                                                                          \
-        memcpy(t_, a, sizeof(double) * (size_t)runs);                                          \
-        for (int i_ = 1; i_ < runs; i_++)                                                      \
-            for (int j_ = i_; j_ > 0 && t_[j_ - 1] > t_[j_]; j_--) {                           \
-                double x_ = t_[j_];                                                            \
-                t_[j_] = t_[j_ - 1];                                                           \
-                t_[j_ - 1] = x_;                                                               \
-            }                                                                                  \
-        t_[runs / 2];                                                                          \
-    })
-    double mr = MED(m_raw), mb = MED(m_brk), pr = MED(p_raw), pb = MED(p_brk);
-    double sr = MED(s_raw), sb = MED(s_brk), tr = MED(rawt), tb = MED(brkt);
-    printf("\n%-34s %12s %12s %8s\n", "", "raw REQ/REP", "via broker", "ratio");
-    printf("%-34s %12.0f %12.0f %7.2fx\n", "latency median (us)", mr, mb, mb / mr);
-    printf("%-34s %12.0f %12.0f %7.2fx\n", "latency p99 (us)", pr, pb, pb / pr);
-    printf("%-34s %12.0f %12.0f %7.2fx\n", "req/s, 1 in flight", sr, sb, sr / sb);
-    printf("%-34s %12.0f %12.0f %7.2fx\n", "req/s, pipelined", tr, tb, tr / tb);
-    printf("broker hop adds %.0f us per request (median); targets: <= 2x raw latency, >= 20000 "
-           "req/s through the broker\n",
-           mb - mr);
 
     s_stop = 1;
-    for (int i = 0; i < workers; i++) pthread_join(echo[i], NULL);
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(echo[i], NULL);
     pthread_join(rep, NULL);
     pthread_join(rtr, NULL);
     mb_client_destroy(&c);
     kill(broker, SIGTERM);
     int status = 0;
     waitpid(broker, &status, 0);
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    double reqs = (double)runs * ((double)n + 200 + 3 * 2.0 * n);
+    printf("\nbroker process CPU (user+sys, both its threads): %.2f s for %.0f requests "
+           "= %.1f "
+           "us/request\n",
+           cpu, reqs, cpu * 1e6 / reqs);
+    printf("targets: broker latency <= 2x raw; >= 20000 req/s through the broker\n");
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

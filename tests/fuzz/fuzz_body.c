@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t m = zmsg_size(msg);
         zframe_t *again[16];
         again[0] = zmsg_first(msg);
-        for (size_t i = 1; i < m; i++) again[i] = zmsg_next(msg);
+        for (size_t i = 1; i < m; i++)
+            again[i] = zmsg_next(msg);
         mb_body_t *b2 = NULL;
         if (mb_body_decode(again, m, &b2, &err) != 0) __builtin_trap();
         if (!json_equal(mb_body_json(body), mb_body_json(b2))) __builtin_trap();
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         __builtin_trap(); /* every rejection explains itself */
     }
     mb_body_destroy(&body);
-    for (size_t i = 0; i < n; i++) zframe_destroy(&frames[i]);
+    for (size_t i = 0; i < n; i++)
+        zframe_destroy(&frames[i]);
     return 0;
 }

@@ -74,7 +74,8 @@ static void *s_echo_thread(void *arg) {
     return NULL;
 }
 
-static int s_call(mb_client_t *c, const char *service, json_t *j, mb_body_t **reply, int ms) {
+static int s_call(mb_client_t *c, const char *service, json_t *j, mb_body_t **reply,
+                  int ms) {
     mb_body_t *req = mb_body_new(j);
     return mb_client_call(c, service, &req, reply, ms, NULL);
 }
@@ -120,8 +121,8 @@ static void test_mmi(void **state) {
     (void)state;
     mb_client_t *c = mb_client_new(EP, NULL);
     mb_body_t *r = NULL;
-    assert_int_equal(s_call(c, "mmi.service", json_pack("{s:s}", "service", "nobody"), &r, 1000),
-                     0);
+    assert_int_equal(
+        s_call(c, "mmi.service", json_pack("{s:s}", "service", "nobody"), &r, 1000), 0);
     assert_false(json_is_true(json_object_get(mb_body_json(r), "live")));
     mb_body_destroy(&r);
     assert_int_equal(s_call(c, "mmi.services", NULL, &r, 1000), 0);
@@ -230,7 +231,8 @@ static void test_oversized_rejected(void **state) {
     mb_body_add_vectors(req, v, n);
     free(v);
     mb_err_t err;
-    assert_int_equal(mb_client_call(c, "anything", &req, &reply, 5000, &err), MB_ETOOLARGE);
+    assert_int_equal(mb_client_call(c, "anything", &req, &reply, 5000, &err),
+                     MB_ETOOLARGE);
     mb_body_destroy(&reply);
     mb_client_destroy(&c);
 }
@@ -239,9 +241,11 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_reply_and_balance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mmi, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unknown_service_bounded_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_service_bounded_wait, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_worker_death_mid_request, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_frames_get_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_frames_get_errors, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_oversized_rejected, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -40,9 +40,11 @@ static void s_answer(zsock_t *router, zframe_t *who, json_int_t id, const char *
     zmsg_addstr(m, MB_MDPC);
     zmsg_addmem(m, (char[]){MB_MDPC_FINAL}, 1);
     zmsg_addstr(m, "svc");
-    char *s = json_dumps(json_pack("{s:b, s:I, s:s}", "ok", 1, "id", id, "tag", tag), 0);
+    json_t *j = json_pack("{s:b, s:I, s:s}", "ok", 1, "id", id, "tag", tag);
+    char *s = json_dumps(j, 0);
     zmsg_addstr(m, s);
     free(s);
+    json_decref(j);
     zmsg_send(&m, router);
 }
 
@@ -102,7 +104,8 @@ static void test_gather_matches_out_of_order(void **state) {
         mb_body_t *req = mb_body_new(NULL);
         ids[i] = mb_client_send(c, "svc", &req, NULL);
     }
-    for (int i = 0; i < 3; i++) who[i] = s_take(router, &seen[i]);
+    for (int i = 0; i < 3; i++)
+        who[i] = s_take(router, &seen[i]);
     /* answer 2 then 0; never 1 */
     s_answer(router, who[2], seen[2], "two");
     s_answer(router, who[0], seen[0], "zero");
@@ -137,7 +140,8 @@ static void test_error_reply_code(void **state) {
     zmsg_addstr(m, "svc");
     char body[200];
     snprintf(body, sizeof body,
-             "{\"ok\":false,\"id\":%lld,\"error\":{\"code\":\"unavailable\",\"message\":\"m\"}}",
+             "{\"ok\":false,\"id\":%lld,\"error\":{\"code\":\"unavailable\",\"message\":"
+             "\"m\"}}",
              (long long)id);
     zmsg_addstr(m, body);
     zmsg_send(&m, router);

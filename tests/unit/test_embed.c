@@ -13,14 +13,16 @@
 
 static double s_dot(const float *a, const float *b) {
     double s = 0;
-    for (int i = 0; i < DIM; i++) s += (double)a[i] * b[i];
+    for (int i = 0; i < DIM; i++)
+        s += (double)a[i] * b[i];
     return s;
 }
 
 static void test_deterministic_normalised(void **state) {
     (void)state;
     mb_err_t err;
-    mb_embed_t *a = mb_embed_new("builtin", DIM, &err), *b = mb_embed_new("builtin", DIM, &err);
+    mb_embed_t *a = mb_embed_new("builtin", DIM, &err),
+               *b = mb_embed_new("builtin", DIM, &err);
     assert_int_equal(mb_embed_dim(a), DIM);
     assert_non_null(strstr(mb_embed_version(a), "d256"));
     const char *t[1] = {"The quick brown fox jumps over the lazy dog"};
@@ -59,7 +61,8 @@ static void test_edge_inputs(void **state) {
     const char *empty[2] = {"", "the of and"}; /* no tokens after stop words */
     float v[2][DIM];
     assert_int_equal(mb_embed_batch(e, empty, 2, &v[0][0], NULL), 0);
-    for (int i = 0; i < DIM; i++) assert_true(v[0][i] == 0 && v[1][i] == 0);
+    for (int i = 0; i < DIM; i++)
+        assert_true(v[0][i] == 0 && v[1][i] == 0);
     const char *bad[1] = {"caf\xc3"};
     assert_int_equal(mb_embed_batch(e, bad, 1, &v[0][0], &err), MB_EBADREQ);
     mb_embed_destroy(&e);

@@ -38,20 +38,22 @@ static void s_unit(float *v, unsigned seed) {
         v[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
         n += v[i] * v[i];
     }
-    for (int i = 0; i < DIM; i++) v[i] /= (float)sqrt(n);
+    for (int i = 0; i < DIM; i++)
+        v[i] /= (float)sqrt(n);
 }
 
 /* Adds docs "d0".."d{n-1}" with two chunks each; vectors seeded by index. */
 static void s_add_docs(mb_index_t *ix, int from, int n, const char *hash) {
     mb_doc_t *docs = calloc((size_t)n, sizeof *docs);
-    char (*ids)[16] = calloc((size_t)n, sizeof *ids);
+    char(*ids)[16] = calloc((size_t)n, sizeof *ids);
     const char *chunks[2] = {"first chunk", "second chunk"};
     float *vecs = calloc((size_t)n * 2 * DIM, sizeof *vecs);
     for (int i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "d%d", from + i);
         s_unit(vecs + (size_t)i * 2 * DIM, (unsigned)(from + i) * 2 + 1);
         s_unit(vecs + (size_t)i * 2 * DIM + DIM, (unsigned)(from + i) * 2 + 2);
-        docs[i] = (mb_doc_t){ids[i], "src", hash, NULL, 2, chunks, vecs + (size_t)i * 2 * DIM};
+        docs[i] =
+            (mb_doc_t){ids[i], "src", hash, NULL, 2, chunks, vecs + (size_t)i * 2 * DIM};
     }
     mb_add_result_t res;
     mb_err_t err;
@@ -177,7 +179,8 @@ static void test_faiss_file_is_a_cache(void **state) {
     assert_non_null(ix);
     json_t *r = NULL;
     mb_index_search(ix, q, 1, &r, &err);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(r, 0), "doc_id")), "d3");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(r, 0), "doc_id")), "d3");
     json_decref(r);
     mb_index_close(&ix);
     /* corrupt */
@@ -220,7 +223,8 @@ static void test_newer_schema_rejected(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_add_search_reopen_identical, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_search_reopen_identical, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_idempotent_and_replace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faiss_file_is_a_cache, setup, teardown),

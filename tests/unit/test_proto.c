@@ -8,8 +8,8 @@
 #include "mb_body.h"
 #include "mb_mdp.h"
 
-static int s_decode(const char *json, size_t jlen, const void *vec, size_t vlen, mb_body_t **out,
-                    mb_err_t *err) {
+static int s_decode(const char *json, size_t jlen, const void *vec, size_t vlen,
+                    mb_body_t **out, mb_err_t *err) {
     zframe_t *frames[2] = {zframe_new(json, jlen), vec ? zframe_new(vec, vlen) : NULL};
     int rc = mb_body_decode(frames, vec ? 2 : 1, out, err);
     zframe_destroy(&frames[0]);
@@ -19,8 +19,9 @@ static int s_decode(const char *json, size_t jlen, const void *vec, size_t vlen,
 
 static void test_error_names(void **state) {
     (void)state;
-    int codes[] = {MB_EBADREQ, MB_EUNKSERVICE, MB_EUNKDOMAIN, MB_ETIMEOUT, MB_EUNAVAIL,
-                   MB_ETOOLARGE, MB_ENOTFOUND, MB_EINTERNAL, MB_EEXISTS, MB_EIO, MB_EVERSION};
+    int codes[] = {MB_EBADREQ,  MB_EUNKSERVICE, MB_EUNKDOMAIN, MB_ETIMEOUT,
+                   MB_EUNAVAIL, MB_ETOOLARGE,   MB_ENOTFOUND,  MB_EINTERNAL,
+                   MB_EEXISTS,  MB_EIO,         MB_EVERSION};
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++)
         assert_int_equal(mb_err_from_name(mb_err_name(codes[i])), codes[i]);
     assert_string_equal(mb_err_name(MB_EBADREQ), "bad_request");
@@ -75,7 +76,8 @@ static void test_decode_rejects(void **state) {
     /* overlong encoding of '/' */
     assert_int_equal(s_decode("{\"q\":\"\xc0\xaf\"}", 10, NULL, 0, &b, &err), MB_EBADREQ);
     /* escaped NUL */
-    assert_int_equal(s_decode("{\"q\":\"a\\u0000b\"}", 16, NULL, 0, &b, &err), MB_EBADREQ);
+    assert_int_equal(s_decode("{\"q\":\"a\\u0000b\"}", 16, NULL, 0, &b, &err),
+                     MB_EBADREQ);
     assert_int_equal(s_decode("[1,2]", 5, NULL, 0, &b, &err), MB_EBADREQ);
     assert_non_null(strstr(err.msg, "object"));
     assert_int_equal(s_decode("{\"a\":1,\"a\":2}", 13, NULL, 0, &b, &err), MB_EBADREQ);
@@ -135,9 +137,12 @@ static void test_endpoint_connectable(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_names),      cmocka_unit_test(test_body_roundtrip),
-        cmocka_unit_test(test_decode_rejects),   cmocka_unit_test(test_decode_too_large),
-        cmocka_unit_test(test_reply_status),     cmocka_unit_test(test_endpoint_connectable),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_body_roundtrip),
+        cmocka_unit_test(test_decode_rejects),
+        cmocka_unit_test(test_decode_too_large),
+        cmocka_unit_test(test_reply_status),
+        cmocka_unit_test(test_endpoint_connectable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

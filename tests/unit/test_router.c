@@ -27,13 +27,14 @@ static void test_top_p(void **state) {
 }
 
 static json_t *s_hit(const char *doc, int chunk, double score) {
-    return json_pack("{s:s, s:i, s:f, s:s}", "doc_id", doc, "chunk", chunk, "score", score, "text",
-                     "t");
+    return json_pack("{s:s, s:i, s:f, s:s}", "doc_id", doc, "chunk", chunk, "score",
+                     score, "text", "t");
 }
 
 static void test_rrf(void **state) {
     (void)state;
-    json_t *a = json_pack("[o,o,o]", s_hit("x", 0, 0.9), s_hit("y", 0, 0.8), s_hit("z", 0, 0.1));
+    json_t *a =
+        json_pack("[o,o,o]", s_hit("x", 0, 0.9), s_hit("y", 0, 0.8), s_hit("z", 0, 0.1));
     json_t *b = json_pack("[o,o]", s_hit("p", 0, 0.95), s_hit("x", 0, 0.5));
     json_t *lists[2] = {a, b};
     const char *labels[2] = {"A", "B"};
