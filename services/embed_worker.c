@@ -4,7 +4,6 @@
  * Reply    {"ok":true,"dim":D,"count":n,"model":"..."} + one frame of n*D floats
  * Request  {"op":"info"} -> {"ok":true,"dim":D,"model":"..."}
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,30 +76,10 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
 }
 
 int mb_embed_main(int argc, char **argv) {
-    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
-               *domain = NULL;
-    static struct option opts[] = {{"domain", required_argument, 0, 'd'},
-                                   {"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "d:H:e:", opts, NULL)) != -1) {
-        if (c == 'd')
-            domain = optarg;
-        else if (c == 'H')
-            home = optarg;
-        else if (c == 'e')
-            endpoint = optarg;
-        else {
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (!domain) {
-        fputs(s_usage, stderr);
-        return 2;
-    }
+    mb_svc_opts_t o;
+    int done, rc = mb_svc_parse(argc, argv, s_usage, 1, &o, &done);
+    if (done) return rc;
+    const char *home = o.home, *endpoint = o.endpoint, *domain = o.domain;
     char name[128];
     snprintf(name, sizeof name, "embed %s", domain);
     mb_log_init(name);
@@ -118,7 +97,7 @@ int mb_embed_main(int argc, char **argv) {
     }
     char service[128];
     snprintf(service, sizeof service, "embed.%s", domain);
-    int rc = mb_svc_run(endpoint, service, s_handle, NULL, emb);
+    rc = mb_svc_run(endpoint, service, s_handle, NULL, emb);
     mb_embed_destroy(&emb);
     return rc;
 }

@@ -9,7 +9,6 @@
  * per-stage timings. Every wait has one deadline so a dead domain costs at
  * most the request's timeout, and other domains still answer.
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,22 +246,10 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
 }
 
 int mb_gate_main(int argc, char **argv) {
-    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
-    static struct option opts[] = {{"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "H:e:", opts, NULL)) != -1) {
-        if (c == 'H')
-            home = optarg;
-        else if (c == 'e')
-            endpoint = optarg;
-        else {
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
+    mb_svc_opts_t o;
+    int done, prc = mb_svc_parse(argc, argv, s_usage, 0, &o, &done);
+    if (done) return prc;
+    const char *home = o.home, *endpoint = o.endpoint;
     mb_log_init("gate");
     mb_svc_signals();
     mb_err_t err;

@@ -8,7 +8,6 @@
  * The FAISS file is saved after writes go quiet and on shutdown; a crash in
  * between is repaired from the store on the next start (see index.h).
  */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,30 +181,10 @@ static void s_idle(void *state) {
 }
 
 int mb_index_main(int argc, char **argv) {
-    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
-               *domain = NULL;
-    static struct option opts[] = {{"domain", required_argument, 0, 'd'},
-                                   {"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "d:H:e:", opts, NULL)) != -1) {
-        if (c == 'd')
-            domain = optarg;
-        else if (c == 'H')
-            home = optarg;
-        else if (c == 'e')
-            endpoint = optarg;
-        else {
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
-    if (!domain) {
-        fputs(s_usage, stderr);
-        return 2;
-    }
+    mb_svc_opts_t o;
+    int done, rc = mb_svc_parse(argc, argv, s_usage, 1, &o, &done);
+    if (done) return rc;
+    const char *home = o.home, *endpoint = o.endpoint, *domain = o.domain;
     char name[128];
     snprintf(name, sizeof name, "index %s", domain);
     mb_log_init(name);
@@ -226,7 +205,7 @@ int mb_index_main(int argc, char **argv) {
     }
     char service[128];
     snprintf(service, sizeof service, "index.%s", domain);
-    int rc = mb_svc_run(endpoint, service, s_handle, s_idle, &st);
+    rc = mb_svc_run(endpoint, service, s_handle, s_idle, &st);
     mb_index_close(&st.index); /* saves */
     return rc;
 }

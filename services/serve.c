@@ -182,22 +182,10 @@ static void s_stop_children(int brokers, int timeout_ms) {
 }
 
 int mb_serve_main(int argc, char **argv) {
-    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
-    static struct option opts[] = {{"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {0, 0, 0, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "H:e:", opts, NULL)) != -1) {
-        if (c == 'H')
-            home = optarg;
-        else if (c == 'e')
-            endpoint = optarg;
-        else {
-            fputs(s_usage, stderr);
-            return 2;
-        }
-    }
+    mb_svc_opts_t o;
+    int done, prc = mb_svc_parse(argc, argv, s_usage, 0, &o, &done);
+    if (done) return prc;
+    const char *home = o.home, *endpoint = o.endpoint;
     mb_log_init("serve");
     mb_svc_signals();
     ssize_t n = readlink("/proc/self/exe", s_exe, sizeof s_exe - 1);

@@ -2,8 +2,10 @@
 #include "svc.h"
 
 #include <czmq.h>
+#include <getopt.h>
 #include <string.h>
 
+#include "home.h"
 #include "mb_log.h"
 
 volatile sig_atomic_t mb_svc_stop = 0;
@@ -57,4 +59,39 @@ int mb_svc_wants_help(int argc, char **argv, const char *usage) {
             return 1;
         }
     return 0;
+}
+
+int mb_svc_parse(int argc, char **argv, const char *usage, int want_domain,
+                 mb_svc_opts_t *o, int *done) {
+    *done = 0;
+    o->home = mb_default_home();
+    o->endpoint = mb_default_endpoint();
+    o->domain = NULL;
+    if (mb_svc_wants_help(argc, argv, usage)) {
+        *done = 1;
+        return 0;
+    }
+    static struct option opts[] = {{"domain", required_argument, 0, 'd'},
+                                   {"home", required_argument, 0, 'H'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, want_domain ? "d:H:e:" : "H:e:", opts, NULL)) !=
+           -1) {
+        if (c == 'd' && want_domain)
+            o->domain = optarg;
+        else if (c == 'H')
+            o->home = optarg;
+        else if (c == 'e')
+            o->endpoint = optarg;
+        else
+            goto usage;
+    }
+    if (optind < argc || (want_domain && !o->domain)) goto usage;
+    return 0;
+usage:
+    fputs(usage, stderr);
+    *done = 1;
+    return 2;
 }

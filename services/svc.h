@@ -24,6 +24,20 @@ typedef void(mb_svc_idle_fn)(void *state);
 int mb_svc_run(const char *endpoint, const char *service, mb_svc_handler_fn *handler,
                mb_svc_idle_fn *idle, void *state);
 
+/* Options every service process takes. */
+typedef struct {
+    const char *home; /* --home, else $MOEBUS_HOME, else ./moebus-data */
+    const char
+        *endpoint;      /* --endpoint, else $MOEBUS_ENDPOINT, else tcp://127.0.0.1:5555 */
+    const char *domain; /* --domain (required when asked for) */
+} mb_svc_opts_t;
+
+/* Parses --home, --endpoint and, with want_domain, a required --domain.
+ * Returns 0 to go on, or an exit status: 0 after printing --help (then
+ * *done is set), 2 after printing usage for bad arguments. */
+int mb_svc_parse(int argc, char **argv, const char *usage, int want_domain,
+                 mb_svc_opts_t *o, int *done);
+
 /* Common "--help" check: prints usage and returns 1 when argv asks for it. */
 int mb_svc_wants_help(int argc, char **argv, const char *usage);
 
