@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "embed_impl.h"
+#include "mb_mem.h"
 #include "text.h"
 
 #define MB_HASH_PROBES 4
@@ -44,7 +45,7 @@ static void s_on_token(const char *tok, size_t len, void *arg) {
     hash_state_t *st = arg;
     if (st->nh == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : 256;
-        uint64_t *h = realloc(st->hashes, cap * sizeof *h);
+        uint64_t *h = mb_xrealloc(st->hashes, cap * sizeof *h);
         if (!h) return;
         st->hashes = h;
         st->cap = cap;

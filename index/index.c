@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "mb_log.h"
+#include "mb_mem.h"
 #include "store.h"
 #include "vindex.h"
 
@@ -170,7 +171,7 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
                 break;
             if (nold + nids > oldcap) {
                 oldcap = (nold + nids) * 2;
-                old_ids = realloc(old_ids, oldcap * sizeof *old_ids);
+                old_ids = mb_xrealloc(old_ids, oldcap * sizeof *old_ids);
             }
             memcpy(old_ids + nold, ids, nids * sizeof *ids);
             nold += nids;

@@ -1,6 +1,7 @@
 /* store.c — SQLite store. Statements are prepared once; every write happens
  * inside a transaction the caller opens, so a batch is all-or-nothing. */
 #include "store.h"
+#include "mb_mem.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -191,7 +192,7 @@ int mb_store_doc_chunks(mb_store_t *self, int64_t row, int64_t **ids, size_t *n,
     *n = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) *ids = realloc(*ids, (cap *= 2) * sizeof **ids);
+        if (*n == cap) *ids = mb_xrealloc(*ids, (cap *= 2) * sizeof **ids);
         (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);

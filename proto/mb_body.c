@@ -1,5 +1,6 @@
 /* mb_body.c — body encoding and validating decoder. */
 #include "mb_body.h"
+#include "mb_mem.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -44,7 +45,7 @@ json_t *mb_body_json(const mb_body_t *self) {
 
 /* Takes ownership of v (n floats). */
 static int s_add_owned(mb_body_t *self, float *v, size_t n) {
-    vecframe_t *f = realloc(self->frames, (self->nframes + 1) * sizeof *f);
+    vecframe_t *f = mb_xrealloc(self->frames, (self->nframes + 1) * sizeof *f);
     if (!f) {
         free(v);
         return MB_EINTERNAL;

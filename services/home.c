@@ -2,6 +2,7 @@
  * catalog is read rarely (per request at most) and this keeps processes from
  * holding stale handles across a catalog rewrite. */
 #include "home.h"
+#include "mb_mem.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -104,7 +105,7 @@ int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
     size_t cap = 8;
     *out = calloc(cap, sizeof **out);
     while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) *out = realloc(*out, (cap *= 2) * sizeof **out);
+        if (*n == cap) *out = mb_xrealloc(*out, (cap *= 2) * sizeof **out);
         s_row(s, &(*out)[(*n)++]);
     }
 cleanup:

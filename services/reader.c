@@ -1,5 +1,6 @@
 /* reader.c — document sources for ingest. */
 #include "reader.h"
+#include "mb_mem.h"
 
 #include <ctype.h>
 #include <czmq.h>
@@ -28,7 +29,7 @@ static char *s_slurp(const char *path, size_t *len) {
     int got;
     while ((got = gzread(gz, buf + n, (unsigned)(cap - n))) > 0) {
         n += (size_t)got;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+        if (n == cap) buf = mb_xrealloc(buf, (cap *= 2) + 1);
     }
     int bad = got < 0;
     gzclose(gz);
@@ -51,7 +52,7 @@ static int s_valid_text(const char *s, size_t n) {
 static char *s_gz_line(gzFile gz, char **buf, size_t *cap) {
     size_t n = 0;
     for (;;) {
-        if (*cap - n < 2) *buf = realloc(*buf, *cap = *cap * 2 + 4096);
+        if (*cap - n < 2) *buf = mb_xrealloc(*buf, *cap = *cap * 2 + 4096);
         if (!gzgets(gz, *buf + n, (int)(*cap - n))) return n ? *buf : NULL;
         n += strlen(*buf + n);
         if (n && (*buf)[n - 1] == '\n') return *buf;
@@ -218,7 +219,7 @@ static int s_read_path(const char *path, mb_reader_fn *fn, void *arg,
         struct dirent *e;
         while ((e = readdir(dir))) {
             if (e->d_name[0] == '.') continue;
-            if (n == cap) names = realloc(names, (cap *= 2) * sizeof *names);
+            if (n == cap) names = mb_xrealloc(names, (cap *= 2) * sizeof *names);
             names[n++] = strdup(e->d_name);
         }
         closedir(dir);
@@ -276,8 +277,8 @@ size_t mb_chunk_text(const char *text, size_t max_words, size_t overlap, char **
         if (!text[i]) break;
         if (nw == cap) {
             cap *= 2;
-            starts = realloc(starts, cap * sizeof *starts);
-            ends = realloc(ends, cap * sizeof *ends);
+            starts = mb_xrealloc(starts, cap * sizeof *starts);
+            ends = mb_xrealloc(ends, cap * sizeof *ends);
         }
         starts[nw] = i;
         while (text[i] && !isspace((unsigned char)text[i]))
@@ -289,7 +290,7 @@ size_t mb_chunk_text(const char *text, size_t max_words, size_t overlap, char **
     *chunks = malloc(ccap * sizeof **chunks);
     for (size_t w = 0; w < nw;) {
         size_t last = w + max_words < nw ? w + max_words : nw;
-        if (n == ccap) *chunks = realloc(*chunks, (ccap *= 2) * sizeof **chunks);
+        if (n == ccap) *chunks = mb_xrealloc(*chunks, (ccap *= 2) * sizeof **chunks);
         (*chunks)[n++] = strndup(text + starts[w], ends[last - 1] - starts[w]);
         if (last == nw) break;
         w = last - overlap;

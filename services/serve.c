@@ -62,6 +62,10 @@ static void s_spawn(child_t *c) {
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
+        /* One OpenMP thread per worker unless the user says otherwise: FAISS
+         * pools in every worker process would otherwise multiply past the
+         * cores (see DESIGN.md, known pitfalls). */
+        setenv("OMP_NUM_THREADS", "1", 0);
         execv(s_exe, c->argv);
         _exit(127);
     }

@@ -67,4 +67,15 @@ wait_live index.astronomy
 [ "$(json_get "$WORK/s6.json" "[(r['domain'], r['doc_id']) for r in j['results']]")" = \
   "$(json_get "$WORK/s1.json" "[(r['domain'], r['doc_id']) for r in j['results']]")" ] || fail "results changed across restart"
 grep -q "rebuilding" "$LOG" && fail "a clean restart must not rebuild the FAISS index"
+
+# A domain added while serve runs gets its workers without a restart.
+"$MOEBUS" domain add late >/dev/null
+wait_live index.late 10; wait_live embed.late 10
+printf '{"_id":"z1","title":"","text":"zeppelin airship filled with hydrogen"}\n' >"$WORK/late.jsonl"
+"$MOEBUS" ingest -q late "$WORK/late.jsonl" || fail "ingest into the live-added domain"
+"$MOEBUS" search --json "zeppelin airship" >"$WORK/s7.json"
+[ "$(json_get "$WORK/s7.json" "(j['results'][0]['domain'], j['results'][0]['doc_id'])")" = "('late', 'z1')" ] || fail "live-added domain: $(cat "$WORK/s7.json")"
+# Ingest into a domain the catalog does not have fails at once, clearly.
+if "$MOEBUS" ingest nosuch "$WORK/late.jsonl" 2>"$WORK/nosuch.err"; then fail "ingest into unknown domain"; fi
+grep -q "unknown domain 'nosuch'" "$WORK/nosuch.err" || fail "message: $(cat "$WORK/nosuch.err")"
 log "e2e ok"
