@@ -177,7 +177,9 @@ static void test_worker_death_mid_request(void **state) {
     int64_t took = mb_clock_ms() - t0;
     mb_err_t err;
     assert_int_equal(mb_body_status(reply, &err), MB_EUNAVAIL);
-    assert_true(took < 3 * HB * 3); /* within a few heartbeats, not the client deadline */
+    /* detected by heartbeats (3 x 100 ms), well before the 3 s client deadline;
+     * the bound is loose for slow sanitizer builds on a noisy machine */
+    assert_true(took < 2000);
     mb_body_destroy(&reply);
     /* the service is now known but dead: unavailable, not unknown */
     req = mb_body_new(NULL);
