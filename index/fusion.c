@@ -19,6 +19,60 @@ static int s_cmp(const void *a, const void *b) {
     return strcmp(x->key, y->key);
 }
 
+/* Adds every hit of list with weight w * normalised score into all[]. */
+static size_t s_add_weighted(fused_t *all, size_t n, json_t *list, double w) {
+    double lo = 0, hi = 0;
+    size_t i;
+    json_t *hit;
+    json_array_foreach(list, i, hit) {
+        double v = json_number_value(json_object_get(hit, "score"));
+        if (i == 0 || v < lo) lo = v;
+        if (i == 0 || v > hi) hi = v;
+    }
+    json_array_foreach(list, i, hit) {
+        double v = json_number_value(json_object_get(hit, "score"));
+        double norm = hi > lo ? (v - lo) / (hi - lo) : 1.0;
+        char key[1024];
+        snprintf(key, sizeof key, "%s\x1f%lld",
+                 json_string_value(json_object_get(hit, "doc_id")),
+                 (long long)json_integer_value(json_object_get(hit, "chunk")));
+        size_t j = 0;
+        while (j < n && strcmp(all[j].key, key) != 0)
+            j++;
+        if (j == n) {
+            all[n].key = strdup(key);
+            all[n].hit = json_deep_copy(hit);
+            all[n].raw = norm;
+            n++;
+        } else {
+            json_object_update_missing(all[j].hit, hit); /* keep both channel scores */
+            if (norm > all[j].raw) all[j].raw = norm;
+        }
+        all[j].fused += w * norm;
+    }
+    return n;
+}
+
+json_t *mb_fusion_weighted(json_t *a, json_t *b, double alpha, int k) {
+    size_t cap = (a ? json_array_size(a) : 0) + (b ? json_array_size(b) : 0);
+    fused_t *all = calloc(cap ? cap : 1, sizeof *all);
+    size_t n = 0;
+    if (a) n = s_add_weighted(all, n, a, alpha);
+    if (b) n = s_add_weighted(all, n, b, 1.0 - alpha);
+    qsort(all, n, sizeof *all, s_cmp);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i < k) {
+            json_object_set_new(all[i].hit, "score", json_real(all[i].fused));
+            json_array_append(out, all[i].hit);
+        }
+        json_decref(all[i].hit);
+        free(all[i].key);
+    }
+    free(all);
+    return out;
+}
+
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
                       int k, int rrf_k) {
     size_t cap = 0;
@@ -49,8 +103,10 @@ json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nl
                     json_object_set_new(all[n].hit, "domain", json_string(labels[l]));
                 all[n].raw = raw;
                 n++;
-            } else if (raw > all[j].raw) {
-                all[j].raw = raw;
+            } else {
+                json_object_update_missing(all[j].hit,
+                                           hit); /* keep both channel scores */
+                if (raw > all[j].raw) all[j].raw = raw;
             }
             all[j].fused += add;
         }

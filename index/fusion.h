@@ -15,4 +15,10 @@
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
                       int k, int rrf_k);
 
+/* Weighted fusion of two channels: each list's scores are min-max normalised
+ * to 0..1 (a list with one distinct score maps it to 1), then a hit scores
+ * alpha * a + (1 - alpha) * b, a hit missing from a list counting 0 there.
+ * Returns a new array of at most k hits, best first, each with "score". */
+json_t *mb_fusion_weighted(json_t *a, json_t *b, double alpha, int k);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fusion.h"
 #include "mb_log.h"
 #include "mb_mem.h"
 #include "store.h"
@@ -244,6 +245,76 @@ int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
     }
     free(scores);
     free(labels);
+    return rc;
+}
+
+int mb_search_mode_parse(const char *s) {
+    if (!s) return -1;
+    if (strcmp(s, "dense") == 0) return MB_MODE_DENSE;
+    if (strcmp(s, "lexical") == 0) return MB_MODE_LEXICAL;
+    if (strcmp(s, "hybrid") == 0) return MB_MODE_HYBRID;
+    return -1;
+}
+
+/* Lexical channel as a JSON list of hits, best first. */
+static int s_lexical(mb_index_t *self, const char *query, int k, json_t **out,
+                     mb_err_t *err) {
+    int64_t *ids = malloc((size_t)k * sizeof *ids);
+    double *scores = malloc((size_t)k * sizeof *scores);
+    int n = 0;
+    int rc = mb_store_lexical(self->store, query, k, ids, scores, &n, err);
+    if (rc == 0) {
+        *out = json_array();
+        for (int i = 0; i < n; i++) {
+            json_t *hit = mb_store_chunk_json(self->store, ids[i]);
+            if (!hit) continue;
+            json_object_set_new(hit, "score", json_real(scores[i]));
+            json_array_append_new(*out, hit);
+        }
+    }
+    free(ids);
+    free(scores);
+    return rc;
+}
+
+/* Copies each hit's "score" into `channel` so a fused result keeps both. */
+static void s_tag(json_t *list, const char *channel) {
+    size_t i;
+    json_t *hit;
+    json_array_foreach(list, i, hit)
+        json_object_set(hit, channel, json_object_get(hit, "score"));
+}
+
+int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
+                   mb_err_t *err) {
+    *results = NULL;
+    if (q->k <= 0 || q->k > MB_INDEX_MAX_K)
+        return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
+    int need_vec = q->mode != MB_MODE_LEXICAL, need_text = q->mode != MB_MODE_DENSE;
+    if (need_vec && !q->vector)
+        return mb_err_set(err, MB_EBADREQ, "dense and hybrid search need a query vector");
+    if (need_text && (!q->query || !*q->query))
+        return mb_err_set(err, MB_EBADREQ,
+                          "lexical and hybrid search need the query text");
+    if (q->mode == MB_MODE_DENSE)
+        return mb_index_search(self, q->vector, q->k, results, err);
+    if (q->mode == MB_MODE_LEXICAL) return s_lexical(self, q->query, q->k, results, err);
+    /* Hybrid: fusion needs more than k candidates per channel to work with. */
+    int kc = q->k * 2 < 20 ? 20 : q->k * 2;
+    if (kc > MB_INDEX_MAX_K) kc = MB_INDEX_MAX_K;
+    json_t *lists[2] = {NULL, NULL};
+    int rc = mb_index_search(self, q->vector, kc, &lists[0], err);
+    if (rc == 0) rc = s_lexical(self, q->query, kc, &lists[1], err);
+    if (rc == 0) {
+        s_tag(lists[0], "dense");
+        s_tag(lists[1], "lexical");
+        *results =
+            q->fusion == MB_FUSION_WEIGHTED
+                ? mb_fusion_weighted(lists[0], lists[1], q->alpha, q->k)
+                : mb_fusion_rrf(lists, NULL, 2, q->k, q->rrf_k > 0 ? q->rrf_k : 60);
+    }
+    json_decref(lists[0]);
+    json_decref(lists[1]);
     return rc;
 }
 

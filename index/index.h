@@ -54,6 +54,29 @@ int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash);
 int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
                     mb_err_t *err);
 
+typedef enum { MB_MODE_DENSE, MB_MODE_LEXICAL, MB_MODE_HYBRID } mb_search_mode_t;
+typedef enum { MB_FUSION_RRF, MB_FUSION_WEIGHTED } mb_fusion_t;
+
+typedef struct {
+    mb_search_mode_t mode;
+    const float *vector; /* dim floats; needed by dense and hybrid */
+    const char *query;   /* text; needed by lexical and hybrid */
+    int k;
+    mb_fusion_t fusion; /* hybrid only */
+    int rrf_k;          /* RRF constant (default 60) */
+    double alpha;       /* weighted: weight of the dense channel, 0..1 */
+} mb_query_t;
+
+/* Parses "dense" | "lexical" | "hybrid"; -1 if none. */
+int mb_search_mode_parse(const char *s);
+
+/* Search by mode. Hybrid takes the top candidates of both channels and fuses
+ * them (reciprocal rank, or min-max-normalised scores weighted by alpha).
+ * Results: new JSON array of {doc_id, chunk, text, source, score} plus
+ * "dense" / "lexical" channel scores where the hit had one. */
+int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
+                   mb_err_t *err);
+
 /* {documents, chunks, vectors, dim, index_type, generation}: new reference. */
 json_t *mb_index_stats(mb_index_t *self);
 

@@ -3,6 +3,7 @@
 #include "store.h"
 #include "mb_mem.h"
 
+#include <ctype.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,21 @@ static const char *s_schema =
     "  doc INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,"
     "  pos INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, expert TEXT NOT "
     "NULL);"
-    "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);";
+    "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);"
+    /* Lexical index over chunk text. External content (no second copy of the
+     * text); triggers keep it in the same transaction as the chunk rows, so
+     * a crash can never leave the two out of step. Tokenizer: FTS5's own
+     * porter stemmer over unicode61 (case folding, diacritics removed). It
+     * is built in, so the index stays readable by any SQLite, and lexical
+     * scoring only needs queries and documents to share one tokenizer. */
+    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, content='chunks',"
+    "  content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN"
+    "  INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;"
+    "CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN"
+    "  INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, "
+    "old.text);"
+    "  END;";
 
 mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
     mb_store_t *self = calloc(1, sizeof *self);
@@ -87,9 +102,17 @@ mb_store_t *mb_store_open(const char *path, int dim, mb_err_t *err) {
             version, MB_STORE_SCHEMA_VERSION);
         goto fail;
     }
-    if (sqlite3_exec(self->db, s_schema, NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(self->db, "PRAGMA user_version=1", NULL, NULL, NULL) != SQLITE_OK) {
-        s_db_err(self, err, "cannot create schema");
+    /* Create or upgrade in one transaction. A version 1 store gets its FTS5
+     * table filled from the existing chunks. */
+    char *upgrade = sqlite3_mprintf(
+        "BEGIN IMMEDIATE; %s %s PRAGMA user_version=%d; COMMIT;", s_schema,
+        version == 1 ? "INSERT INTO chunks_fts(chunks_fts) VALUES('rebuild');" : "",
+        MB_STORE_SCHEMA_VERSION);
+    int urc = sqlite3_exec(self->db, upgrade, NULL, NULL, NULL);
+    sqlite3_free(upgrade);
+    if (urc != SQLITE_OK) {
+        s_db_err(self, err, "cannot create or upgrade schema");
+        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
         goto fail;
     }
     for (int i = 0; i < ST_COUNT; i++)
@@ -287,6 +310,70 @@ int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
     sqlite3_finalize(s);
     free(ids);
     free(vecs);
+    return rc;
+}
+
+/* Builds an FTS5 MATCH expression: every word of the query as a quoted
+ * string, OR-ed. Words are runs of letters/digits (UTF-8 bytes >= 0x80 count
+ * as letters, the tokenizer sorts them out), so quotes and operators in the
+ * input cannot reach the FTS5 parser. NULL when there is no word. */
+static char *s_match_expr(const char *q) {
+    size_t len = strlen(q);
+    char *out = malloc(len * 3 + 16), *o = out;
+    int words = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)q[i];
+        if (!(isalnum(c) || c >= 0x80)) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && (isalnum((unsigned char)q[j]) || (unsigned char)q[j] >= 0x80))
+            j++;
+        if (words++) o += sprintf(o, " OR ");
+        *o++ = '"';
+        memcpy(o, q + i, j - i);
+        o += j - i;
+        *o++ = '"';
+        i = j;
+    }
+    *o = 0;
+    if (!words) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int mb_store_lexical(mb_store_t *self, const char *query, int k, int64_t *ids,
+                     double *scores, int *n, mb_err_t *err) {
+    *n = 0;
+    char *expr = s_match_expr(query);
+    if (!expr) return 0;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    /* bm25() is lower-is-better; negate so every channel is higher-is-better */
+    if (sqlite3_prepare_v2(
+            self->db,
+            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts "
+            "MATCH ?1 ORDER BY bm25(chunks_fts) LIMIT ?2",
+            -1, &s, NULL) != SQLITE_OK) {
+        rc = s_db_err(self, err, "cannot prepare lexical search");
+        goto cleanup;
+    }
+    sqlite3_bind_text(s, 1, expr, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, k);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < k) {
+        ids[*n] = sqlite3_column_int64(s, 0);
+        scores[*n] = sqlite3_column_double(s, 1);
+        (*n)++;
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        rc = s_db_err(self, err, "lexical search");
+cleanup:
+    sqlite3_finalize(s);
+    free(expr);
     return rc;
 }
 

@@ -9,7 +9,8 @@
 
 #include "mb_error.h"
 
-#define MB_STORE_SCHEMA_VERSION 1
+/* 1: documents, chunks. 2: + chunks_fts (FTS5) kept in step by triggers. */
+#define MB_STORE_SCHEMA_VERSION 2
 
 typedef struct mb_store_t mb_store_t;
 
@@ -48,6 +49,13 @@ json_t *mb_store_chunk_json(mb_store_t *self, int64_t id);
 typedef int(mb_store_vec_fn)(void *arg, size_t n, const int64_t *ids, const float *vecs,
                              mb_err_t *err);
 int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_err_t *err);
+
+/* Lexical search: BM25 over chunk text (FTS5, porter + unicode61). `query` is
+ * free text; it is turned into an OR of quoted terms, so FTS5 operators in
+ * user input are matched as words, never interpreted. Fills up to k ids and
+ * scores (higher is better); *n receives the count. */
+int mb_store_lexical(mb_store_t *self, const char *query, int k, int64_t *ids,
+                     double *scores, int *n, mb_err_t *err);
 
 int64_t mb_store_count_docs(mb_store_t *self);
 int64_t mb_store_count_chunks(mb_store_t *self);

@@ -438,6 +438,7 @@ static const char *s_search_usage =
     "  -k N            how many results (default 10)\n"
     "  --domain D      search only D (repeatable; default: every domain)\n"
     "  --json          print the gate's JSON reply\n"
+    "  --mode M        hybrid (default: vectors + BM25, fused), dense or lexical\n"
     "  --timeout MS    deadline for the whole search (default 5000)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
     "tcp://127.0.0.1:5555)\n";
@@ -465,13 +466,17 @@ int mb_search_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_search_usage)) return 0;
     const char *endpoint = mb_default_endpoint();
     int k = 10, as_json = 0, timeout = 5000;
+    const char *mode = "hybrid";
     json_t *domains = NULL;
-    static struct option opts[] = {
-        {"endpoint", required_argument, 0, 'e'}, {"domain", required_argument, 0, 'd'},
-        {"json", no_argument, 0, 'j'},           {"timeout", required_argument, 0, 't'},
-        {"home", required_argument, 0, 'H'},     {0, 0, 0, 0}};
+    static struct option opts[] = {{"endpoint", required_argument, 0, 'e'},
+                                   {"domain", required_argument, 0, 'd'},
+                                   {"json", no_argument, 0, 'j'},
+                                   {"timeout", required_argument, 0, 't'},
+                                   {"home", required_argument, 0, 'H'},
+                                   {"mode", required_argument, 0, 'm'},
+                                   {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:m:", opts, NULL)) != -1) {
         if (c == 'e')
             endpoint = optarg;
         else if (c == 'k')
@@ -480,6 +485,8 @@ int mb_search_main(int argc, char **argv) {
             as_json = 1;
         else if (c == 't')
             timeout = atoi(optarg);
+        else if (c == 'm')
+            mode = optarg;
         else if (c == 'd') {
             if (!domains) domains = json_array();
             json_array_append_new(domains, json_string(optarg));
@@ -512,8 +519,8 @@ int mb_search_main(int argc, char **argv) {
         json_decref(domains);
         return 1;
     }
-    json_t *req = json_pack("{s:s, s:s, s:i, s:i}", "op", "search", "query", query, "k",
-                            k, "timeout_ms", timeout);
+    json_t *req = json_pack("{s:s, s:s, s:i, s:i, s:s}", "op", "search", "query", query,
+                            "k", k, "timeout_ms", timeout, "mode", mode);
     if (domains) json_object_set_new(req, "domains", domains);
     mb_body_t *body = mb_body_new(req), *reply = NULL;
     int rc = mb_client_call(client, "gate", &body, &reply, timeout + 1000, &err);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fusion.h"
+#include "index.h"
 #include "home.h"
 #include "mb_client.h"
 #include "mb_log.h"
@@ -81,6 +82,10 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         return mb_body_error(MB_EBADREQ,
                              "\"timeout_ms\" must be an integer in 1..600000");
     int64_t deadline = mb_clock_ms() + timeout;
+    const char *mode = mb_json_str(j, "mode", "hybrid");
+    if (mb_search_mode_parse(mode) < 0)
+        return mb_body_error(MB_EBADREQ, "\"mode\" must be dense, lexical or hybrid");
+    int lexical_only = strcmp(mode, "lexical") == 0;
 
     /* Candidate domains: the catalog, or the request's subset of it. */
     mb_domain_info_t *all = NULL;
@@ -142,27 +147,33 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
     const char **labels = calloc(nsel ? nsel : 1, sizeof *labels);
     char service[128], msg[512];
 
-    /* Stage 1: embed the query with every chosen domain's expert. */
+    /* Stage 1: embed the query with every chosen domain's expert (not
+     * needed for lexical search). */
     for (size_t s = 0; s < nsel; s++) {
         const mb_domain_info_t *d = &cand[order[s]];
         labels[s] = d->name;
         json_array_append_new(searched, json_string(d->name));
+        ids[s] = 0;
+        if (lexical_only) continue;
         snprintf(service, sizeof service, "embed.%s", d->name);
         mb_body_t *r =
             mb_body_new(json_pack("{s:s, s:[s]}", "op", "embed", "texts", query));
         ids[s] = mb_client_send(g->client, service, &r, NULL);
     }
-    mb_client_gather(g->client, ids, nsel, embeds, deadline);
+    if (!lexical_only) mb_client_gather(g->client, ids, nsel, embeds, deadline);
     int64_t t_embed = mb_clock_us();
 
     /* Stage 2: search each domain that produced a vector. */
     for (size_t s = 0; s < nsel; s++) {
         ids[s] = -1;
         snprintf(service, sizeof service, "embed.%s", labels[s]);
-        int rc = s_reply_code(embeds[s], msg, sizeof msg, service, (int)timeout);
+        int rc = lexical_only
+                     ? 0
+                     : s_reply_code(embeds[s], msg, sizeof msg, service, (int)timeout);
         size_t nf = 0;
-        const float *v = rc == 0 ? mb_body_vectors(embeds[s], 0, &nf) : NULL;
-        if (rc == 0 && (!v || nf == 0)) {
+        const float *v =
+            rc == 0 && !lexical_only ? mb_body_vectors(embeds[s], 0, &nf) : NULL;
+        if (rc == 0 && !lexical_only && (!v || nf == 0)) {
             rc = MB_EINTERNAL;
             snprintf(msg, sizeof msg, "%s returned no vector", service);
         }
@@ -171,9 +182,12 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
             continue;
         }
         snprintf(service, sizeof service, "index.%s", labels[s]);
-        mb_body_t *r = mb_body_new(
-            json_pack("{s:s, s:I, s:I}", "op", "search", "k", k, "dim", (json_int_t)nf));
-        mb_body_add_vectors(r, v, nf);
+        mb_body_t *r = mb_body_new(json_pack("{s:s, s:I, s:s, s:s}", "op", "search", "k",
+                                             k, "mode", mode, "query", query));
+        if (v) {
+            json_object_set_new(mb_body_json(r), "dim", json_integer((json_int_t)nf));
+            mb_body_add_vectors(r, v, nf);
+        }
         ids[s] = mb_client_send(g->client, service, &r, NULL);
     }
     mb_client_gather(g->client, ids, nsel, replies, deadline);
@@ -209,10 +223,10 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
             (json_int_t)(t_index - t_embed), "fuse_us", (json_int_t)(t_fuse - t_index),
             "total_us", (json_int_t)(mb_clock_us() - t0));
         reply = mb_body_ok(json_pack(
-            "{s:s, s:o, s:b, s:O, s:{s:o, s:s}, s:{s:s, s:O}, s:o}", "query", query,
-            "results", results, "partial", json_array_size(errors) > 0, "errors", errors,
-            "router", "scores", scores, "model", "uniform", "gate", "decision",
-            "retrieve", "domains", searched, "timings", timings));
+            "{s:s, s:s, s:o, s:b, s:O, s:{s:o, s:s}, s:{s:s, s:O}, s:o}", "query", query,
+            "mode", mode, "results", results, "partial", json_array_size(errors) > 0,
+            "errors", errors, "router", "scores", scores, "model", "uniform", "gate",
+            "decision", "retrieve", "domains", searched, "timings", timings));
         scores = NULL;
     }
     json_decref(scores);

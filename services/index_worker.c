@@ -141,20 +141,51 @@ static mb_body_t *s_needs(state_t *st, mb_body_t *req) {
 static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     json_t *j = mb_body_json(req);
     int dim = mb_index_dim(st->index);
+    mb_query_t q = {.k = 10, .rrf_k = 60, .alpha = 0.5};
+    int mode = mb_search_mode_parse(mb_json_str(j, "mode", "dense"));
+    if (mode < 0)
+        return mb_body_error(MB_EBADREQ, "\"mode\" must be dense, lexical or hybrid");
+    q.mode = (mb_search_mode_t)mode;
     size_t nf = 0;
-    const float *q = mb_body_vectors(req, 0, &nf);
-    if (!q || nf != (size_t)dim)
-        return mb_body_error(
-            MB_EBADREQ, "search needs one vector frame of %d floats (got %zu)", dim, nf);
+    q.vector = mb_body_vectors(req, 0, &nf);
+    if (q.mode != MB_MODE_LEXICAL && (!q.vector || nf != (size_t)dim))
+        return mb_body_error(MB_EBADREQ,
+                             "%s search needs one vector frame of %d floats (got %zu)",
+                             q.mode == MB_MODE_DENSE ? "dense" : "hybrid", dim, nf);
+    json_t *jq = json_object_get(j, "query");
+    if (jq && !json_is_string(jq))
+        return mb_body_error(MB_EBADREQ, "\"query\" must be a string");
+    q.query = json_string_value(jq);
     json_t *jk = json_object_get(j, "k");
     json_int_t k = jk ? (json_is_integer(jk) ? json_integer_value(jk) : -1) : 10;
     if (k <= 0 || k > MB_INDEX_MAX_K)
         return mb_body_error(MB_EBADREQ, "\"k\" must be an integer in 1..%d",
                              MB_INDEX_MAX_K);
+    q.k = (int)k;
+    const char *fusion = mb_json_str(j, "fusion", "rrf");
+    if (strcmp(fusion, "rrf") == 0)
+        q.fusion = MB_FUSION_RRF;
+    else if (strcmp(fusion, "weighted") == 0)
+        q.fusion = MB_FUSION_WEIGHTED;
+    else
+        return mb_body_error(MB_EBADREQ, "\"fusion\" must be rrf or weighted");
+    json_t *ja = json_object_get(j, "alpha");
+    if (ja) {
+        if (!json_is_number(ja) || json_number_value(ja) < 0 || json_number_value(ja) > 1)
+            return mb_body_error(MB_EBADREQ, "\"alpha\" must be a number in 0..1");
+        q.alpha = json_number_value(ja);
+    }
+    json_t *jr = json_object_get(j, "rrf_k");
+    if (jr) {
+        if (!json_is_integer(jr) || json_integer_value(jr) < 1 ||
+            json_integer_value(jr) > 10000)
+            return mb_body_error(MB_EBADREQ, "\"rrf_k\" must be an integer in 1..10000");
+        q.rrf_k = (int)json_integer_value(jr);
+    }
     int64_t t0 = mb_clock_us();
     json_t *results = NULL;
     mb_err_t err;
-    if (mb_index_search(st->index, q, (int)k, &results, &err) != 0)
+    if (mb_index_query(st->index, &q, &results, &err) != 0)
         return mb_body_error(err.code, "%s", err.msg);
     return mb_body_ok(json_pack("{s:o, s:I}", "results", results, "took_us",
                                 (json_int_t)(mb_clock_us() - t0)));

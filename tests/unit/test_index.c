@@ -221,6 +221,112 @@ static void test_newer_schema_rejected(void **state) {
     assert_non_null(strstr(err.msg, "99"));
 }
 
+static int s_add_text(mb_index_t *ix, const char *id, const char *text, const char *hash) {
+    float v[DIM];
+    s_unit(v, (unsigned)strlen(id) * 7u + (unsigned)text[0]);
+    const char *chunks[1] = {text};
+    mb_doc_t d = {id, "src", hash, NULL, 1, chunks, v};
+    mb_add_result_t res;
+    return mb_index_add(ix, &d, 1, "t", &res, NULL);
+}
+
+static json_t *s_lex(mb_index_t *ix, const char *query, int k) {
+    mb_query_t q = {.mode = MB_MODE_LEXICAL, .query = query, .k = k};
+    json_t *r = NULL;
+    mb_err_t err;
+    assert_int_equal(mb_index_query(ix, &q, &r, &err), 0);
+    return r;
+}
+
+static const char *s_top(json_t *r) {
+    return json_string_value(json_object_get(json_array_get(r, 0), "doc_id"));
+}
+
+static void test_lexical_and_hybrid(void **state) {
+    (void)state;
+    mb_err_t err;
+    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    assert_int_equal(s_add_text(ix, "volcano", "Magma rises and the volcano erupts lava.", "1"), 0);
+    assert_int_equal(s_add_text(ix, "cafe", "Un café crème au comptoir, s'il vous plaît.", "1"), 0);
+    assert_int_equal(s_add_text(ix, "runner", "The runners were running a marathon.", "1"), 0);
+    json_t *r = s_lex(ix, "volcanoes erupting", 5);
+    assert_string_equal(s_top(r), "volcano"); /* porter stemming */
+    assert_true(json_real_value(json_object_get(json_array_get(r, 0), "score")) > 0);
+    json_decref(r);
+    r = s_lex(ix, "CAFE creme", 5); /* case and diacritics folded */
+    assert_string_equal(s_top(r), "cafe");
+    json_decref(r);
+    /* FTS5 syntax in user input is matched as words, never parsed */
+    const char *nasty[] = {"\"unbalanced", "NOT AND OR", "run*", "text:lava", "NEAR(a b)",
+                           "^lava", "-- ;DROP TABLE chunks", "(((", "\"\"", "???", "lava\"OR\"x"};
+    for (size_t i = 0; i < sizeof nasty / sizeof *nasty; i++) {
+        r = s_lex(ix, nasty[i], 5);
+        json_decref(r);
+    }
+    r = s_lex(ix, "text:lava", 5);
+    assert_string_equal(s_top(r), "volcano");
+    json_decref(r);
+    r = s_lex(ix, "???", 5);
+    assert_int_equal(json_array_size(r), 0);
+    json_decref(r);
+    /* replace: the old text is gone from the lexical index too */
+    assert_int_equal(s_add_text(ix, "volcano", "A glacier of slow blue ice.", "2"), 0);
+    r = s_lex(ix, "lava magma", 5);
+    assert_int_equal(json_array_size(r), 0);
+    json_decref(r);
+    r = s_lex(ix, "glacier", 5);
+    assert_string_equal(s_top(r), "volcano");
+    json_decref(r);
+    /* hybrid: both channel scores kept on a hit found by both */
+    float q[DIM];
+    s_unit(q, (unsigned)strlen("runner") * 7u + 'T');
+    mb_query_t hq = {.mode = MB_MODE_HYBRID, .vector = q, .query = "marathon", .k = 3,
+                     .rrf_k = 60};
+    assert_int_equal(mb_index_query(ix, &hq, &r, &err), 0);
+    json_t *top = json_array_get(r, 0);
+    assert_string_equal(json_string_value(json_object_get(top, "doc_id")), "runner");
+    assert_non_null(json_object_get(top, "dense"));
+    assert_non_null(json_object_get(top, "lexical"));
+    json_decref(r);
+    hq.fusion = MB_FUSION_WEIGHTED;
+    hq.alpha = 0.3;
+    assert_int_equal(mb_index_query(ix, &hq, &r, &err), 0);
+    assert_string_equal(s_top(r), "runner");
+    assert_true(json_real_value(json_object_get(json_array_get(r, 0), "score")) <= 1.0 + 1e-9);
+    json_decref(r);
+    /* missing inputs */
+    hq.vector = NULL;
+    assert_int_equal(mb_index_query(ix, &hq, &r, &err), MB_EBADREQ);
+    mb_query_t lq = {.mode = MB_MODE_LEXICAL, .query = "", .k = 3};
+    assert_int_equal(mb_index_query(ix, &lq, &r, &err), MB_EBADREQ);
+    mb_index_close(&ix);
+}
+
+static void test_schema_v1_upgrade(void **state) {
+    (void)state;
+    mb_err_t err;
+    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    s_add_text(ix, "old", "an ancient manuscript about astrolabes", "1");
+    mb_index_close(&ix);
+    /* turn it back into a version 1 store: no FTS table, no triggers */
+    char path[512];
+    snprintf(path, sizeof path, "%s/store.db", s_dir);
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad;"
+                                  "DROP TABLE chunks_fts; PRAGMA user_version=1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    ix = mb_index_open(s_dir, 0, &err);
+    assert_non_null(ix);
+    json_t *r = s_lex(ix, "astrolabe", 5);
+    assert_string_equal(s_top(r), "old"); /* existing chunks were indexed */
+    json_decref(r);
+    mb_index_close(&ix);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_search_reopen_identical, setup,
@@ -229,6 +335,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_bad_input_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_faiss_file_is_a_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_rejected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lexical_and_hybrid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_v1_upgrade, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
