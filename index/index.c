@@ -221,8 +221,12 @@ cleanup:
     return rc;
 }
 
-int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
-                    mb_err_t *err) {
+/* Dense channel. FAISS 1.7.3's C API cannot restrict a search to an id set,
+ * so a filtered search over-fetches and filters the hits through the store,
+ * growing the fetch (x4) until k hits pass or the whole index was seen: the
+ * answer is exact, the cost grows only as the filter gets selective. */
+static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *filter,
+                   json_t **results, mb_err_t *err) {
     *results = NULL;
     if (k <= 0 || k > MB_INDEX_MAX_K)
         return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
@@ -230,21 +234,88 @@ int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
         if (!isfinite(q[i]))
             return mb_err_set(err, MB_EBADREQ,
                               "query vector has a NaN or infinite component");
-    float *scores = malloc((size_t)k * sizeof *scores);
-    int64_t *labels = malloc((size_t)k * sizeof *labels);
-    int rc = mb_vindex_search(self->vindex, q, k, scores, labels, err);
-    if (rc == 0) {
-        json_t *arr = json_array();
-        for (int i = 0; i < k && labels[i] >= 0; i++) {
-            json_t *hit = mb_store_chunk_json(self->store, labels[i]);
-            if (!hit) continue; /* deleted under us: never return a dangling id */
+    mb_lookup_t *lk = mb_store_lookup_new(self->store, filter, err);
+    if (!lk) return err ? err->code : MB_EIO;
+    int64_t total = mb_vindex_count(self->vindex);
+    int64_t fetch = filter ? (int64_t)k * 4 : k;
+    if (fetch < k) fetch = k;
+    int rc = 0;
+    for (;;) {
+        if (fetch > total) fetch = total > k ? total : k;
+        float *scores = malloc((size_t)fetch * sizeof *scores);
+        int64_t *labels = malloc((size_t)fetch * sizeof *labels);
+        rc = mb_vindex_search(self->vindex, q, (int)fetch, scores, labels, err);
+        json_t *arr = rc == 0 ? json_array() : NULL;
+        for (int64_t i = 0; rc == 0 && i < fetch && labels[i] >= 0; i++) {
+            if ((int)json_array_size(arr) == k) break;
+            json_t *hit = mb_store_lookup(lk, labels[i]);
+            if (!hit) continue; /* filtered out, or deleted under us */
             json_object_set_new(hit, "score", json_real(scores[i]));
             json_array_append_new(arr, hit);
         }
-        *results = arr;
+        free(scores);
+        free(labels);
+        if (rc != 0) break;
+        if ((int)json_array_size(arr) == k || fetch >= total) {
+            *results = arr;
+            break;
+        }
+        json_decref(arr);
+        fetch *= 4;
     }
-    free(scores);
-    free(labels);
+    mb_store_lookup_destroy(&lk);
+    return rc;
+}
+
+int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
+                    mb_err_t *err) {
+    return s_dense(self, q, k, NULL, results, err);
+}
+
+int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
+                    size_t *chunks, mb_err_t *err) {
+    *chunks = 0;
+    int64_t *old = NULL;
+    size_t nold = 0, cap = 0;
+    int rc = mb_store_begin(self->store, err);
+    if (rc != 0) return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        int64_t row;
+        char hash[80];
+        int found = mb_store_doc_find(self->store, doc_ids[i], &row, hash, err);
+        if (found < 0) {
+            rc = found;
+            break;
+        }
+        if (!found) {
+            rc = mb_err_set(err, MB_ENOTFOUND, "no document '%s' (nothing was deleted)",
+                            doc_ids[i]);
+            break;
+        }
+        int64_t *ids = NULL;
+        size_t nids = 0;
+        if ((rc = mb_store_doc_chunks(self->store, row, &ids, &nids, err)) != 0) break;
+        if (nold + nids > cap)
+            old = mb_xrealloc(old, (cap = (nold + nids) * 2) * sizeof *old);
+        memcpy(old + nold, ids, nids * sizeof *ids);
+        nold += nids;
+        free(ids);
+        rc = mb_store_doc_delete(self->store, row, err);
+    }
+    if (rc == 0) {
+        int64_t gen = mb_store_meta_int(self->store, "generation", 0) + 1;
+        rc = mb_store_meta_set_int(self->store, "generation", gen, err);
+    }
+    if (rc == 0) rc = mb_store_commit(self->store, err);
+    if (rc != 0) {
+        mb_store_rollback(self->store);
+        free(old);
+        return rc;
+    }
+    self->dirty = 1;
+    *chunks = nold;
+    rc = mb_vindex_remove(self->vindex, nold, old, err);
+    free(old);
     return rc;
 }
 
@@ -257,12 +328,12 @@ int mb_search_mode_parse(const char *s) {
 }
 
 /* Lexical channel as a JSON list of hits, best first. */
-static int s_lexical(mb_index_t *self, const char *query, int k, json_t **out,
-                     mb_err_t *err) {
+static int s_lexical(mb_index_t *self, const char *query, const mb_filter_t *filter,
+                     int k, json_t **out, mb_err_t *err) {
     int64_t *ids = malloc((size_t)k * sizeof *ids);
     double *scores = malloc((size_t)k * sizeof *scores);
     int n = 0;
-    int rc = mb_store_lexical(self->store, query, k, ids, scores, &n, err);
+    int rc = mb_store_lexical(self->store, query, filter, k, ids, scores, &n, err);
     if (rc == 0) {
         *out = json_array();
         for (int i = 0; i < n; i++) {
@@ -297,14 +368,15 @@ int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
         return mb_err_set(err, MB_EBADREQ,
                           "lexical and hybrid search need the query text");
     if (q->mode == MB_MODE_DENSE)
-        return mb_index_search(self, q->vector, q->k, results, err);
-    if (q->mode == MB_MODE_LEXICAL) return s_lexical(self, q->query, q->k, results, err);
+        return s_dense(self, q->vector, q->k, q->filter, results, err);
+    if (q->mode == MB_MODE_LEXICAL)
+        return s_lexical(self, q->query, q->filter, q->k, results, err);
     /* Hybrid: fusion needs more than k candidates per channel to work with. */
     int kc = q->k * 2 < 20 ? 20 : q->k * 2;
     if (kc > MB_INDEX_MAX_K) kc = MB_INDEX_MAX_K;
     json_t *lists[2] = {NULL, NULL};
-    int rc = mb_index_search(self, q->vector, kc, &lists[0], err);
-    if (rc == 0) rc = s_lexical(self, q->query, kc, &lists[1], err);
+    int rc = s_dense(self, q->vector, kc, q->filter, &lists[0], err);
+    if (rc == 0) rc = s_lexical(self, q->query, q->filter, kc, &lists[1], err);
     if (rc == 0) {
         s_tag(lists[0], "dense");
         s_tag(lists[1], "lexical");

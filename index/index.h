@@ -54,6 +54,19 @@ int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash);
 int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
                     mb_err_t *err);
 
+/* Deletes documents by id in one transaction. An unknown id fails the whole
+ * call with MB_ENOTFOUND and deletes nothing. */
+int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
+                    size_t *chunks, mb_err_t *err);
+
+/* Search filters: every field that is set must hold. meta is a JSON object
+ * of key -> string/number/boolean, compared with the document's metadata. */
+typedef struct {
+    const char *doc_prefix;
+    const char *source_prefix;
+    const json_t *meta;
+} mb_filter_t;
+
 typedef enum { MB_MODE_DENSE, MB_MODE_LEXICAL, MB_MODE_HYBRID } mb_search_mode_t;
 typedef enum { MB_FUSION_RRF, MB_FUSION_WEIGHTED } mb_fusion_t;
 
@@ -62,9 +75,10 @@ typedef struct {
     const float *vector; /* dim floats; needed by dense and hybrid */
     const char *query;   /* text; needed by lexical and hybrid */
     int k;
-    mb_fusion_t fusion; /* hybrid only */
-    int rrf_k;          /* RRF constant (default 60) */
-    double alpha;       /* weighted: weight of the dense channel, 0..1 */
+    mb_fusion_t fusion;        /* hybrid only */
+    int rrf_k;                 /* RRF constant (default 60) */
+    double alpha;              /* weighted: weight of the dense channel, 0..1 */
+    const mb_filter_t *filter; /* NULL: none */
 } mb_query_t;
 
 /* Parses "dense" | "lexical" | "hybrid"; -1 if none. */

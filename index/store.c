@@ -280,6 +280,106 @@ json_t *mb_store_chunk_json(mb_store_t *self, int64_t id) {
     return out;
 }
 
+/* SQL condition for a filter over documents `d`, with parameters numbered
+ * from ?100 (bound by s_filter_bind). */
+static char *s_filter_sql(const mb_filter_t *f) {
+    char *sql = sqlite3_mprintf("%s", "");
+    if (!f) return sql;
+    if (f->doc_prefix) {
+        char *n = sqlite3_mprintf("%s AND substr(d.doc_id, 1, length(?100)) = ?100", sql);
+        sqlite3_free(sql);
+        sql = n;
+    }
+    if (f->source_prefix) {
+        char *n = sqlite3_mprintf("%s AND substr(d.source, 1, length(?101)) = ?101", sql);
+        sqlite3_free(sql);
+        sql = n;
+    }
+    const char *key;
+    json_t *v;
+    int p = 102;
+    json_object_foreach((json_t *)f->meta, key, v) {
+        (void)key;
+        (void)v;
+        char *n =
+            sqlite3_mprintf("%s AND json_extract(d.meta, ?%d) IS ?%d", sql, p, p + 1);
+        sqlite3_free(sql);
+        sql = n;
+        p += 2;
+    }
+    return sql;
+}
+
+static void s_filter_bind(sqlite3_stmt *s, const mb_filter_t *f) {
+    if (!f) return;
+    if (f->doc_prefix) sqlite3_bind_text(s, 100, f->doc_prefix, -1, SQLITE_TRANSIENT);
+    if (f->source_prefix)
+        sqlite3_bind_text(s, 101, f->source_prefix, -1, SQLITE_TRANSIENT);
+    const char *key;
+    json_t *v;
+    int p = 102;
+    json_object_foreach((json_t *)f->meta, key, v) {
+        /* $."key" with quotes doubled: any key is a single path step */
+        char *path = sqlite3_mprintf("$.\"%w\"", key);
+        sqlite3_bind_text(s, p, path, -1, SQLITE_TRANSIENT);
+        sqlite3_free(path);
+        if (json_is_string(v))
+            sqlite3_bind_text(s, p + 1, json_string_value(v), -1, SQLITE_TRANSIENT);
+        else if (json_is_integer(v))
+            sqlite3_bind_int64(s, p + 1, json_integer_value(v));
+        else if (json_is_real(v))
+            sqlite3_bind_double(s, p + 1, json_real_value(v));
+        else if (json_is_boolean(v))
+            sqlite3_bind_int(s, p + 1, json_is_true(v)); /* json_extract gives 1/0 */
+        p += 2;
+    }
+}
+
+struct mb_lookup_t {
+    sqlite3_stmt *st;
+};
+
+mb_lookup_t *mb_store_lookup_new(mb_store_t *self, const mb_filter_t *filter,
+                                 mb_err_t *err) {
+    char *cond = s_filter_sql(filter);
+    char *sql = sqlite3_mprintf("SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c "
+                                "JOIN documents d ON d.id = c.doc "
+                                "WHERE c.id = ?1%s",
+                                cond);
+    sqlite3_free(cond);
+    mb_lookup_t *lk = calloc(1, sizeof *lk);
+    if (sqlite3_prepare_v2(self->db, sql, -1, &lk->st, NULL) != SQLITE_OK) {
+        s_db_err(self, err, "cannot prepare filtered lookup");
+        sqlite3_free(sql);
+        free(lk);
+        return NULL;
+    }
+    sqlite3_free(sql);
+    s_filter_bind(lk->st, filter);
+    return lk;
+}
+
+json_t *mb_store_lookup(mb_lookup_t *self, int64_t id) {
+    sqlite3_bind_int64(self->st, 1, id);
+    json_t *out = NULL;
+    if (sqlite3_step(self->st) == SQLITE_ROW) {
+        const char *src = (const char *)sqlite3_column_text(self->st, 3);
+        out =
+            json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(self->st, 0),
+                      "chunk", sqlite3_column_int(self->st, 1), "text",
+                      sqlite3_column_text(self->st, 2), "source", src ? src : "");
+    }
+    sqlite3_reset(self->st); /* keeps the filter bindings */
+    return out;
+}
+
+void mb_store_lookup_destroy(mb_lookup_t **self_p) {
+    if (!self_p || !*self_p) return;
+    sqlite3_finalize((*self_p)->st);
+    free(*self_p);
+    *self_p = NULL;
+}
+
 int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
                          mb_err_t *err) {
     enum { BATCH = 8192 };
@@ -345,22 +445,32 @@ static char *s_match_expr(const char *q) {
     return out;
 }
 
-int mb_store_lexical(mb_store_t *self, const char *query, int k, int64_t *ids,
-                     double *scores, int *n, mb_err_t *err) {
+int mb_store_lexical(mb_store_t *self, const char *query, const mb_filter_t *filter,
+                     int k, int64_t *ids, double *scores, int *n, mb_err_t *err) {
     *n = 0;
     char *expr = s_match_expr(query);
     if (!expr) return 0;
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    /* bm25() is lower-is-better; negate so every channel is higher-is-better */
-    if (sqlite3_prepare_v2(
-            self->db,
-            "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts "
-            "MATCH ?1 ORDER BY bm25(chunks_fts) LIMIT ?2",
-            -1, &s, NULL) != SQLITE_OK) {
+    /* bm25() is lower-is-better; negate so every channel is higher-is-better.
+     * Filters join the documents, so they are exact, not post-filtered. */
+    char *cond = s_filter_sql(filter);
+    char *sql = sqlite3_mprintf(
+        filter ? "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f JOIN chunks c ON "
+                 "c.id = "
+                 "f.rowid JOIN documents d ON d.id = c.doc WHERE chunks_fts MATCH ?1%s "
+                 "ORDER BY bm25(chunks_fts) LIMIT ?2"
+               : "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts "
+                 "MATCH ?1%s ORDER BY bm25(chunks_fts) LIMIT ?2",
+        cond);
+    sqlite3_free(cond);
+    int prc = sqlite3_prepare_v2(self->db, sql, -1, &s, NULL);
+    sqlite3_free(sql);
+    if (prc != SQLITE_OK) {
         rc = s_db_err(self, err, "cannot prepare lexical search");
         goto cleanup;
     }
+    s_filter_bind(s, filter);
     sqlite3_bind_text(s, 1, expr, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 2, k);
     int step;

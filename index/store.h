@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "index.h" /* mb_filter_t */
 #include "mb_error.h"
 
 /* 1: documents, chunks. 2: + chunks_fts (FTS5) kept in step by triggers. */
@@ -45,6 +46,14 @@ int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char
 /* {doc_id, chunk, text, source} of a chunk; NULL if absent. New reference. */
 json_t *mb_store_chunk_json(mb_store_t *self, int64_t id);
 
+/* A prepared chunk lookup that applies a filter (NULL: none). */
+typedef struct mb_lookup_t mb_lookup_t;
+mb_lookup_t *mb_store_lookup_new(mb_store_t *self, const mb_filter_t *filter,
+                                 mb_err_t *err);
+/* Like mb_store_chunk_json, NULL also when the chunk fails the filter. */
+json_t *mb_store_lookup(mb_lookup_t *self, int64_t id);
+void mb_store_lookup_destroy(mb_lookup_t **self_p);
+
 /* Calls fn with batches of (ids, vectors) for every chunk, in id order. */
 typedef int(mb_store_vec_fn)(void *arg, size_t n, const int64_t *ids, const float *vecs,
                              mb_err_t *err);
@@ -54,8 +63,8 @@ int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_er
  * free text; it is turned into an OR of quoted terms, so FTS5 operators in
  * user input are matched as words, never interpreted. Fills up to k ids and
  * scores (higher is better); *n receives the count. */
-int mb_store_lexical(mb_store_t *self, const char *query, int k, int64_t *ids,
-                     double *scores, int *n, mb_err_t *err);
+int mb_store_lexical(mb_store_t *self, const char *query, const mb_filter_t *filter,
+                     int k, int64_t *ids, double *scores, int *n, mb_err_t *err);
 
 int64_t mb_store_count_docs(mb_store_t *self);
 int64_t mb_store_count_chunks(mb_store_t *self);

@@ -439,6 +439,9 @@ static const char *s_search_usage =
     "  --domain D      search only D (repeatable; default: every domain)\n"
     "  --json          print the gate's JSON reply\n"
     "  --mode M        hybrid (default: vectors + BM25, fused), dense or lexical\n"
+    "  --doc-prefix P  only documents whose id starts with P\n"
+    "  --source-prefix P  only documents whose source path starts with P\n"
+    "  --meta KEY=VALUE   only documents whose metadata KEY is VALUE (repeatable)\n"
     "  --timeout MS    deadline for the whole search (default 5000)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
     "tcp://127.0.0.1:5555)\n";
@@ -467,16 +470,43 @@ int mb_search_main(int argc, char **argv) {
     const char *endpoint = mb_default_endpoint();
     int k = 10, as_json = 0, timeout = 5000;
     const char *mode = "hybrid";
-    json_t *domains = NULL;
+    json_t *domains = NULL, *filter = NULL;
     static struct option opts[] = {{"endpoint", required_argument, 0, 'e'},
                                    {"domain", required_argument, 0, 'd'},
                                    {"json", no_argument, 0, 'j'},
                                    {"timeout", required_argument, 0, 't'},
                                    {"home", required_argument, 0, 'H'},
                                    {"mode", required_argument, 0, 'm'},
+                                   {"doc-prefix", required_argument, 0, 'P'},
+                                   {"source-prefix", required_argument, 0, 'S'},
+                                   {"meta", required_argument, 0, 'M'},
                                    {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:m:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:m:P:S:M:", opts, NULL)) != -1) {
+        if ((c == 'P' || c == 'S' || c == 'M') && !filter) filter = json_object();
+        if (c == 'P') {
+            json_object_set_new(filter, "doc_prefix", json_string(optarg));
+            continue;
+        }
+        if (c == 'S') {
+            json_object_set_new(filter, "source_prefix", json_string(optarg));
+            continue;
+        }
+        if (c == 'M') {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "moebus search: --meta takes KEY=VALUE\n");
+                json_decref(filter);
+                json_decref(domains);
+                return 2;
+            }
+            json_t *meta = json_object_get(filter, "meta");
+            if (!meta) json_object_set_new(filter, "meta", meta = json_object());
+            *eq = 0;
+            json_object_set_new(meta, optarg, json_string(eq + 1));
+            *eq = '=';
+            continue;
+        }
         if (c == 'e')
             endpoint = optarg;
         else if (c == 'k')
@@ -494,12 +524,14 @@ int mb_search_main(int argc, char **argv) {
         } else {
             fputs(s_search_usage, stderr);
             json_decref(domains);
+            json_decref(filter);
             return 2;
         }
     }
     if (optind >= argc) {
         fputs(s_search_usage, stderr);
         json_decref(domains);
+        json_decref(filter);
         return 2;
     }
     /* The query is every remaining word, so quoting is optional. */
@@ -517,11 +549,13 @@ int mb_search_main(int argc, char **argv) {
         fprintf(stderr, "moebus: %s\n", err.msg);
         free(query);
         json_decref(domains);
+        json_decref(filter);
         return 1;
     }
     json_t *req = json_pack("{s:s, s:s, s:i, s:i, s:s}", "op", "search", "query", query,
                             "k", k, "timeout_ms", timeout, "mode", mode);
     if (domains) json_object_set_new(req, "domains", domains);
+    if (filter) json_object_set_new(req, "filter", filter);
     mb_body_t *body = mb_body_new(req), *reply = NULL;
     int rc = mb_client_call(client, "gate", &body, &reply, timeout + 1000, &err);
     if (rc != 0 && !reply) {

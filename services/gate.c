@@ -184,6 +184,9 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         snprintf(service, sizeof service, "index.%s", labels[s]);
         mb_body_t *r = mb_body_new(json_pack("{s:s, s:I, s:s, s:s}", "op", "search", "k",
                                              k, "mode", mode, "query", query));
+        json_t *filter = json_object_get(j, "filter");
+        if (filter)
+            json_object_set(mb_body_json(r), "filter", filter); /* index validates */
         if (v) {
             json_object_set_new(mb_body_json(r), "dim", json_integer((json_int_t)nf));
             mb_body_add_vectors(r, v, nf);

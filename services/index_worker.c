@@ -138,6 +138,63 @@ static mb_body_t *s_needs(state_t *st, mb_body_t *req) {
     return mb_body_ok(json_pack("{s:o}", "needed", needed));
 }
 
+/* {"doc_prefix": S, "source_prefix": S, "meta": {KEY: scalar}}; NULL if ok. */
+static mb_body_t *s_parse_filter(json_t *jf, mb_filter_t *f) {
+    if (!json_is_object(jf))
+        return mb_body_error(MB_EBADREQ, "\"filter\" must be an object");
+    const char *key;
+    json_t *v;
+    json_object_foreach(jf, key, v) {
+        if (strcmp(key, "doc_prefix") == 0 && json_is_string(v))
+            f->doc_prefix = json_string_value(v);
+        else if (strcmp(key, "source_prefix") == 0 && json_is_string(v))
+            f->source_prefix = json_string_value(v);
+        else if (strcmp(key, "meta") == 0 && json_is_object(v)) {
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(
+                v, mk,
+                mv) if (!(json_is_string(mv) || json_is_number(mv) ||
+                          json_is_boolean(
+                              mv))) return mb_body_error(MB_EBADREQ,
+                                                         "filter.meta.%s must be a "
+                                                         "string, number or boolean",
+                                                         mk);
+            f->meta = v;
+        } else
+            return mb_body_error(MB_EBADREQ,
+                                 "unknown or mistyped filter field '%s' (doc_prefix, "
+                                 "source_prefix: strings; meta: object)",
+                                 key);
+    }
+    return NULL;
+}
+
+static mb_body_t *s_delete(state_t *st, mb_body_t *req) {
+    json_t *ids = json_object_get(mb_body_json(req), "ids");
+    if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+        json_array_size(ids) > MAX_DOCS)
+        return mb_body_error(MB_EBADREQ, "\"ids\" must be an array of 1..%d document ids",
+                             MAX_DOCS);
+    size_t n = json_array_size(ids);
+    const char **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = json_string_value(json_array_get(ids, i));
+        if (!v[i]) {
+            free(v);
+            return mb_body_error(MB_EBADREQ, "ids[%zu] is not a string", i);
+        }
+    }
+    size_t chunks = 0;
+    mb_err_t err;
+    int rc = mb_index_delete(st->index, v, n, &chunks, &err);
+    free(v);
+    if (rc != 0) return mb_body_error(rc, "%s", err.msg);
+    st->last_write_ms = mb_clock_ms();
+    return mb_body_ok(
+        json_pack("{s:I, s:I}", "deleted", (json_int_t)n, "chunks", (json_int_t)chunks));
+}
+
 static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     json_t *j = mb_body_json(req);
     int dim = mb_index_dim(st->index);
@@ -182,6 +239,13 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
             return mb_body_error(MB_EBADREQ, "\"rrf_k\" must be an integer in 1..10000");
         q.rrf_k = (int)json_integer_value(jr);
     }
+    mb_filter_t filter = {0};
+    json_t *jf = json_object_get(j, "filter");
+    if (jf) {
+        mb_body_t *bad = s_parse_filter(jf, &filter);
+        if (bad) return bad;
+        q.filter = &filter;
+    }
     int64_t t0 = mb_clock_us();
     json_t *results = NULL;
     mb_err_t err;
@@ -198,8 +262,10 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     if (strcmp(op, "search") == 0) return s_search(st, req);
     if (strcmp(op, "add") == 0) return s_add(st, req);
     if (strcmp(op, "needs") == 0) return s_needs(st, req);
+    if (strcmp(op, "delete") == 0) return s_delete(st, req);
     if (strcmp(op, "stats") == 0) return mb_body_ok(mb_index_stats(st->index));
-    return mb_body_error(MB_EBADREQ, "unknown op '%s' (search, add, needs, stats)", op);
+    return mb_body_error(MB_EBADREQ,
+                         "unknown op '%s' (search, add, delete, needs, stats)", op);
 }
 
 static void s_idle(void *state) {

@@ -56,6 +56,16 @@ grep -q "(0 new, 1 replaced, 2 unchanged)" "$WORK/ingest4.err" || fail "replace:
 if "$MOEBUS" search --json --domain nosuch "x" >"$WORK/s5.json"; then fail "unknown domain accepted"; fi
 [ "$(json_get "$WORK/s5.json" "j['error']['code']")" = unknown_domain ] || fail "unknown_domain code"
 
+# Filters and modes through the gate; delete through the index service.
+"$MOEBUS" search --json --doc-prefix a --mode lexical "stars sun light" >"$WORK/f1.json"
+[ "$(json_get "$WORK/f1.json" "sorted(set(r['doc_id'][0] for r in j['results']))")" = "['a']" ] || fail "doc-prefix filter"
+"$MOEBUS" search --json --meta title=Comet "icy" >"$WORK/f2.json"
+[ "$(json_get "$WORK/f2.json" "[r['doc_id'] for r in j['results']]")" = "['a2']" ] || fail "meta filter: $(cat "$WORK/f2.json")"
+"$MOEBUS" call index.astronomy '{"op":"delete","ids":["a3"]}' >/dev/null || fail "delete"
+"$MOEBUS" search --json --domain astronomy "stars fuse hydrogen" >"$WORK/f3.json"
+[ "$(json_get "$WORK/f3.json" "'a3' in [r['doc_id'] for r in j['results']]")" = False ] || fail "deleted doc still found"
+"$MOEBUS" ingest astronomy "$WORK/astro.jsonl" 2>/dev/null  # puts a3 back for the checks below
+
 "$MOEBUS" domain list >"$WORK/list.txt"
 grep -qE "^astronomy +builtin +256 +3 +3" "$WORK/list.txt" || fail "domain list: $(cat "$WORK/list.txt")"
 

@@ -34,7 +34,8 @@ static int s_on_doc(void *arg, const mb_rdoc_t *d) {
     load_t *l = arg;
     const char *body = strchr(d->text, '\n'); /* drop the headword line */
     if (!body) return 0;
-    while (*body == '\n' || *body == ' ') body++;
+    while (*body == '\n' || *body == ' ')
+        body++;
     if (!*body) return 0;
     char **chunks = NULL;
     size_t nc = mb_chunk_text(body, 200, 40, &chunks);
@@ -49,7 +50,8 @@ static int s_on_doc(void *arg, const mb_rdoc_t *d) {
     assert_int_equal(mb_index_add(l->ix, &doc, 1, "t", &res, NULL), 0);
     /* every 5th entry with a real headword becomes a query */
     static size_t seen = 0;
-    if (l->n < MAXQ && strlen(d->title) >= 3 && strchr(d->id, '#') == NULL && seen++ % 5 == 0) {
+    if (l->n < MAXQ && strlen(d->title) >= 3 && strchr(d->id, '#') == NULL &&
+        seen++ % 5 == 0) {
         l->qtext[l->n] = strdup(d->title);
         l->qdoc[l->n] = strdup(d->id);
         l->n++;
@@ -65,13 +67,15 @@ static double s_mrr(load_t *l, mb_search_mode_t mode) {
         float q[DIM];
         const char *t[1] = {l->qtext[i]};
         mb_embed_batch(l->emb, t, 1, q, NULL);
-        mb_query_t mq = {.mode = mode, .vector = q, .query = l->qtext[i], .k = 10, .rrf_k = 60};
+        mb_query_t mq = {
+            .mode = mode, .vector = q, .query = l->qtext[i], .k = 10, .rrf_k = 60};
         json_t *r = NULL;
         assert_int_equal(mb_index_query(l->ix, &mq, &r, NULL), 0);
         size_t rank;
         json_t *hit;
         json_array_foreach(r, rank, hit) {
-            if (strcmp(json_string_value(json_object_get(hit, "doc_id")), l->qdoc[i]) == 0) {
+            if (strcmp(json_string_value(json_object_get(hit, "doc_id")), l->qdoc[i]) ==
+                0) {
                 sum += 1.0 / (double)(rank + 1);
                 break;
             }
@@ -84,8 +88,9 @@ static double s_mrr(load_t *l, mb_search_mode_t mode) {
 static void test_hybrid_not_worse_than_worst_channel(void **state) {
     (void)state;
     if (access(JARGON, R_OK) != 0) {
-        printf("SKIPPED: %s is not installed (deploy/bootstrap.sh installs dict-jargon)\n",
-               JARGON);
+        printf(
+            "SKIPPED: %s is not installed (deploy/bootstrap.sh installs dict-jargon)\n",
+            JARGON);
         skip();
     }
     char dir[] = "/tmp/mb-test-hybrid-XXXXXX";
@@ -100,7 +105,8 @@ static void test_hybrid_not_worse_than_worst_channel(void **state) {
     assert_true(l.n >= 100);
     double dense = s_mrr(&l, MB_MODE_DENSE), lexical = s_mrr(&l, MB_MODE_LEXICAL),
            hybrid = s_mrr(&l, MB_MODE_HYBRID);
-    printf("jargon, %zu docs, %zu headword queries, MRR@10: dense %.3f lexical %.3f hybrid %.3f\n",
+    printf("jargon, %zu docs, %zu headword queries, MRR@10: dense %.3f lexical %.3f "
+           "hybrid %.3f\n",
            st.docs, l.n, dense, lexical, hybrid);
     assert_true(hybrid >= (dense < lexical ? dense : lexical));
     for (size_t i = 0; i < l.n; i++) {

@@ -221,7 +221,8 @@ static void test_newer_schema_rejected(void **state) {
     assert_non_null(strstr(err.msg, "99"));
 }
 
-static int s_add_text(mb_index_t *ix, const char *id, const char *text, const char *hash) {
+static int s_add_text(mb_index_t *ix, const char *id, const char *text,
+                      const char *hash) {
     float v[DIM];
     s_unit(v, (unsigned)strlen(id) * 7u + (unsigned)text[0]);
     const char *chunks[1] = {text};
@@ -246,9 +247,12 @@ static void test_lexical_and_hybrid(void **state) {
     (void)state;
     mb_err_t err;
     mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
-    assert_int_equal(s_add_text(ix, "volcano", "Magma rises and the volcano erupts lava.", "1"), 0);
-    assert_int_equal(s_add_text(ix, "cafe", "Un café crème au comptoir, s'il vous plaît.", "1"), 0);
-    assert_int_equal(s_add_text(ix, "runner", "The runners were running a marathon.", "1"), 0);
+    assert_int_equal(
+        s_add_text(ix, "volcano", "Magma rises and the volcano erupts lava.", "1"), 0);
+    assert_int_equal(
+        s_add_text(ix, "cafe", "Un café crème au comptoir, s'il vous plaît.", "1"), 0);
+    assert_int_equal(
+        s_add_text(ix, "runner", "The runners were running a marathon.", "1"), 0);
     json_t *r = s_lex(ix, "volcanoes erupting", 5);
     assert_string_equal(s_top(r), "volcano"); /* porter stemming */
     assert_true(json_real_value(json_object_get(json_array_get(r, 0), "score")) > 0);
@@ -257,8 +261,9 @@ static void test_lexical_and_hybrid(void **state) {
     assert_string_equal(s_top(r), "cafe");
     json_decref(r);
     /* FTS5 syntax in user input is matched as words, never parsed */
-    const char *nasty[] = {"\"unbalanced", "NOT AND OR", "run*", "text:lava", "NEAR(a b)",
-                           "^lava", "-- ;DROP TABLE chunks", "(((", "\"\"", "???", "lava\"OR\"x"};
+    const char *nasty[] = {
+        "\"unbalanced",          "NOT AND OR", "run*", "text:lava", "NEAR(a b)",  "^lava",
+        "-- ;DROP TABLE chunks", "(((",        "\"\"", "???",       "lava\"OR\"x"};
     for (size_t i = 0; i < sizeof nasty / sizeof *nasty; i++) {
         r = s_lex(ix, nasty[i], 5);
         json_decref(r);
@@ -280,8 +285,8 @@ static void test_lexical_and_hybrid(void **state) {
     /* hybrid: both channel scores kept on a hit found by both */
     float q[DIM];
     s_unit(q, (unsigned)strlen("runner") * 7u + 'T');
-    mb_query_t hq = {.mode = MB_MODE_HYBRID, .vector = q, .query = "marathon", .k = 3,
-                     .rrf_k = 60};
+    mb_query_t hq = {
+        .mode = MB_MODE_HYBRID, .vector = q, .query = "marathon", .k = 3, .rrf_k = 60};
     assert_int_equal(mb_index_query(ix, &hq, &r, &err), 0);
     json_t *top = json_array_get(r, 0);
     assert_string_equal(json_string_value(json_object_get(top, "doc_id")), "runner");
@@ -292,13 +297,101 @@ static void test_lexical_and_hybrid(void **state) {
     hq.alpha = 0.3;
     assert_int_equal(mb_index_query(ix, &hq, &r, &err), 0);
     assert_string_equal(s_top(r), "runner");
-    assert_true(json_real_value(json_object_get(json_array_get(r, 0), "score")) <= 1.0 + 1e-9);
+    assert_true(json_real_value(json_object_get(json_array_get(r, 0), "score")) <=
+                1.0 + 1e-9);
     json_decref(r);
     /* missing inputs */
     hq.vector = NULL;
     assert_int_equal(mb_index_query(ix, &hq, &r, &err), MB_EBADREQ);
     mb_query_t lq = {.mode = MB_MODE_LEXICAL, .query = "", .k = 3};
     assert_int_equal(mb_index_query(ix, &lq, &r, &err), MB_EBADREQ);
+    mb_index_close(&ix);
+}
+
+static void test_delete_and_filters(void **state) {
+    (void)state;
+    mb_err_t err;
+    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    /* 40 docs: ids a/0..a/19 and b/0..b/19, sources /x or /y, meta lang */
+    for (int i = 0; i < 40; i++) {
+        char id[32], src[32], meta[64], text[64];
+        snprintf(id, sizeof id, "%s/%d", i < 20 ? "a" : "b", i % 20);
+        snprintf(src, sizeof src, "/%s/file%d", i % 2 ? "x" : "y", i);
+        snprintf(meta, sizeof meta, "{\"lang\":\"%s\",\"n\":%d,\"odd\":%s}",
+                 i % 3 ? "en" : "fr", i, i % 2 ? "true" : "false");
+        snprintf(text, sizeof text, "common words number %d", i);
+        float v[DIM];
+        s_unit(v, (unsigned)i + 100);
+        const char *chunks[1] = {text};
+        mb_doc_t d = {id, src, "h", meta, 1, chunks, v};
+        mb_add_result_t res;
+        assert_int_equal(mb_index_add(ix, &d, 1, "t", &res, &err), 0);
+    }
+    float q[DIM];
+    s_unit(q, 100 + 25); /* nearest is b/5 */
+    mb_filter_t f = {.doc_prefix = "a/"};
+    mb_query_t dq = {.mode = MB_MODE_DENSE, .vector = q, .k = 10, .filter = &f};
+    json_t *r = NULL;
+    size_t i;
+    json_t *hit;
+    for (int mode = 0; mode < 3; mode++) {
+        dq.mode = (mb_search_mode_t)mode;
+        dq.query = "common words";
+        dq.rrf_k = 60;
+        assert_int_equal(mb_index_query(ix, &dq, &r, &err), 0);
+        assert_int_equal(json_array_size(r), 10); /* exactly k despite the filter */
+        json_array_foreach(r, i, hit) assert_true(
+            strncmp(json_string_value(json_object_get(hit, "doc_id")), "a/", 2) == 0);
+        json_decref(r);
+    }
+    /* selective filter: only 1 of 40 passes; dense search must still find it */
+    json_t *meta = json_pack("{s:s, s:i}", "lang", "fr", "n", 36);
+    mb_filter_t f2 = {.source_prefix = "/y/", .meta = meta};
+    dq.mode = MB_MODE_DENSE;
+    dq.filter = &f2;
+    assert_int_equal(mb_index_query(ix, &dq, &r, &err), 0);
+    assert_int_equal(json_array_size(r), 1);
+    assert_string_equal(s_top(r), "b/16"); /* 36: even (/y/), 36 % 3 == 0 (fr) */
+    json_decref(r);
+    json_decref(meta);
+    json_t *odd = json_pack("{s:b}", "odd", 1);
+    mb_filter_t f3 = {.meta = odd};
+    dq.mode = MB_MODE_LEXICAL;
+    dq.filter = &f3;
+    dq.k = 40;
+    assert_int_equal(mb_index_query(ix, &dq, &r, &err), 0);
+    assert_int_equal(json_array_size(r), 20);
+    json_decref(r);
+    json_decref(odd);
+    /* delete: unknown id fails the whole call and deletes nothing */
+    const char *bad[2] = {"a/1", "nope"};
+    size_t chunks = 0;
+    assert_int_equal(mb_index_delete(ix, bad, 2, &chunks, &err), MB_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope"));
+    assert_int_equal(mb_index_needs(ix, "a/1", "h"), 0); /* still there */
+    const char *good[2] = {"a/1", "b/5"};
+    assert_int_equal(mb_index_delete(ix, good, 2, &chunks, &err), 0);
+    assert_int_equal(chunks, 2);
+    dq.mode = MB_MODE_DENSE;
+    dq.filter = NULL;
+    dq.k = 40;
+    assert_int_equal(mb_index_query(ix, &dq, &r, &err), 0);
+    assert_int_equal(json_array_size(r), 38);
+    json_array_foreach(r, i, hit) {
+        const char *id = json_string_value(json_object_get(hit, "doc_id"));
+        assert_true(strcmp(id, "a/1") != 0 && strcmp(id, "b/5") != 0);
+    }
+    json_decref(r);
+    r = s_lex(ix, "number", 40);
+    assert_int_equal(json_array_size(r), 38);
+    json_decref(r);
+    mb_index_close(&ix);
+    /* deletes survive a reopen */
+    ix = mb_index_open(s_dir, 0, &err);
+    json_t *st = mb_index_stats(ix);
+    assert_int_equal(json_integer_value(json_object_get(st, "documents")), 38);
+    assert_int_equal(json_integer_value(json_object_get(st, "vectors")), 38);
+    json_decref(st);
     mb_index_close(&ix);
 }
 
@@ -337,6 +430,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_newer_schema_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lexical_and_hybrid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_v1_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_and_filters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
