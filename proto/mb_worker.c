@@ -1,7 +1,10 @@
 /* mb_worker.c — MDP/0.2 worker over one DEALER socket. */
 #include "mb_worker.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "mb_log.h"
 #include "mb_mdp.h"
@@ -16,6 +19,15 @@ struct mb_worker_t {
     zframe_t *reply_to;    /* client address of the request in hand */
     json_t *req_id;        /* its "id", echoed in the reply */
     int registrations;
+    /* While the caller handles a request, a pulse thread keeps heartbeats
+     * flowing so a long handler (index training, a large batch) is not taken
+     * for dead. The socket is shared only under `lock`: every use on either
+     * thread is a full memory barrier, which is what ZeroMQ requires of a
+     * socket used by more than one thread. */
+    pthread_mutex_t lock;
+    pthread_t pulse;
+    atomic_int busy, stop;
+    int pulse_started;
 };
 
 static void s_send_cmd(mb_worker_t *self, int cmd, zmsg_t *tail) {
@@ -44,6 +56,22 @@ static int s_connect(mb_worker_t *self) {
     return 0;
 }
 
+static void s_heartbeat(mb_worker_t *self);
+
+static void *s_pulse(void *arg) {
+    mb_worker_t *self = arg;
+    while (!atomic_load(&self->stop)) {
+        struct timespec ts = {0, (long)(self->hb_ms / 4 > 0 ? self->hb_ms / 4 : 1) *
+                                     1000000L};
+        nanosleep(&ts, NULL);
+        if (!atomic_load(&self->busy)) continue;
+        if (pthread_mutex_trylock(&self->lock) != 0) continue;
+        if (atomic_load(&self->busy) && self->sock) s_heartbeat(self);
+        pthread_mutex_unlock(&self->lock);
+    }
+    return NULL;
+}
+
 mb_worker_t *mb_worker_new(const char *endpoint, const char *service, mb_err_t *err) {
     mb_worker_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -53,18 +81,23 @@ mb_worker_t *mb_worker_new(const char *endpoint, const char *service, mb_err_t *
     self->endpoint = strdup(endpoint);
     self->service = strdup(service);
     self->hb_ms = mb_heartbeat_ms();
+    pthread_mutex_init(&self->lock, NULL);
     int rc = s_connect(self);
     if (rc != 0) {
         mb_err_set(err, rc, "cannot connect worker to %s", endpoint);
         mb_worker_destroy(&self);
         return NULL;
     }
+    self->pulse_started = pthread_create(&self->pulse, NULL, s_pulse, self) == 0;
     return self;
 }
 
 void mb_worker_destroy(mb_worker_t **self_p) {
     if (!self_p || !*self_p) return;
     mb_worker_t *self = *self_p;
+    atomic_store(&self->stop, 1);
+    if (self->pulse_started) pthread_join(self->pulse, NULL);
+    pthread_mutex_destroy(&self->lock);
     if (self->sock) s_send_cmd(self, MB_MDPW_DISCONNECT, NULL);
     zsock_destroy(&self->sock);
     zframe_destroy(&self->reply_to);
@@ -79,12 +112,19 @@ int mb_worker_registrations(const mb_worker_t *self) {
     return self->registrations;
 }
 
-void mb_worker_heartbeat(mb_worker_t *self) {
+/* Sends a heartbeat if due; the caller holds self->lock. */
+static void s_heartbeat(mb_worker_t *self) {
     int64_t now = mb_clock_ms();
     if (now >= self->hb_at) {
         s_send_cmd(self, MB_MDPW_HEARTBEAT, NULL);
         self->hb_at = now + self->hb_ms;
     }
+}
+
+void mb_worker_heartbeat(mb_worker_t *self) {
+    pthread_mutex_lock(&self->lock);
+    s_heartbeat(self);
+    pthread_mutex_unlock(&self->lock);
 }
 
 static void s_send_final(mb_worker_t *self, zframe_t *client, mb_body_t *reply) {
@@ -135,12 +175,25 @@ static int s_handle(mb_worker_t *self, zmsg_t *msg, mb_body_t **request) {
     return 1;
 }
 
+static int s_recv_locked(mb_worker_t *self, mb_body_t **request, int timeout_ms);
+
 int mb_worker_recv(mb_worker_t *self, mb_body_t **request, int timeout_ms) {
+    pthread_mutex_lock(&self->lock);
+    atomic_store(&self->busy, 0);
+    int rc = s_recv_locked(self, request, timeout_ms);
+    if (rc == 0) atomic_store(&self->busy, 1);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+static int s_reply_locked(mb_worker_t *self, mb_body_t **reply);
+
+static int s_recv_locked(mb_worker_t *self, mb_body_t **request, int timeout_ms) {
     *request = NULL;
     if (self->reply_to) {
         /* The caller dropped the previous request: never leave a client hanging. */
         mb_body_t *e = mb_body_error(MB_EINTERNAL, "worker produced no reply");
-        mb_worker_reply(self, &e);
+        s_reply_locked(self, &e);
     }
     int64_t deadline = mb_clock_ms() + timeout_ms;
     for (;;) {
@@ -164,12 +217,20 @@ int mb_worker_recv(mb_worker_t *self, mb_body_t **request, int timeout_ms) {
             mb_info("worker %s: broker silent, reconnecting", self->service);
             s_connect(self);
         }
-        mb_worker_heartbeat(self);
+        s_heartbeat(self);
         if (mb_clock_ms() >= deadline) return MB_ETIMEOUT;
     }
 }
 
 int mb_worker_reply(mb_worker_t *self, mb_body_t **reply) {
+    pthread_mutex_lock(&self->lock);
+    int rc = s_reply_locked(self, reply);
+    atomic_store(&self->busy, 0);
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+static int s_reply_locked(mb_worker_t *self, mb_body_t **reply) {
     if (!self->reply_to) {
         mb_body_destroy(reply);
         return MB_EBADREQ;

@@ -5,8 +5,9 @@
  * mb_worker_t (threads or processes) to serve a service in parallel. Request
  * bodies are decoded and validated before mb_worker_recv returns them; a
  * malformed one is answered with bad_request/too_large here and never reaches
- * the caller. Heartbeats are sent from mb_worker_recv, so a handler that may
- * run longer than a heartbeat interval calls mb_worker_heartbeat() as it goes.
+ * the caller. Heartbeats are sent from mb_worker_recv and, while the caller
+ * handles a request, from a small pulse thread, so a long handler is never
+ * mistaken for a dead worker. mb_worker_* calls come from one thread.
  */
 #ifndef MB_WORKER_H
 #define MB_WORKER_H
@@ -28,7 +29,8 @@ int mb_worker_recv(mb_worker_t *self, mb_body_t **request, int timeout_ms);
  * carries the request's "id" so clients can match it. */
 int mb_worker_reply(mb_worker_t *self, mb_body_t **reply);
 
-/* Sends a heartbeat if one is due; cheap to call often. */
+/* Sends a heartbeat if one is due (the pulse thread does this while a request
+ * is being handled; callers need not). */
 void mb_worker_heartbeat(mb_worker_t *self);
 
 /* How many times the worker has (re)registered with a broker. */

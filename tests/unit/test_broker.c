@@ -117,6 +117,41 @@ static void test_request_reply_and_balance(void **state) {
     mb_client_destroy(&c);
 }
 
+static void *s_slow_thread(void *arg) {
+    echo_t *e = arg;
+    mb_worker_t *w = mb_worker_new(EP, e->service, NULL);
+    while (!e->stop) {
+        mb_body_t *req = NULL;
+        if (mb_worker_recv(w, &req, 50) != 0) continue;
+        zclock_sleep(8 * HB); /* a long handler: 8 heartbeat intervals, no manual beats */
+        mb_body_destroy(&req);
+        mb_body_t *reply = mb_body_ok(json_pack("{s:s}", "slow", "done"));
+        mb_worker_reply(w, &reply);
+        e->served++;
+    }
+    mb_worker_destroy(&w);
+    return NULL;
+}
+
+static void test_long_handler_stays_alive(void **state) {
+    (void)state;
+    echo_t slow = {.service = "slow"};
+    pthread_t t;
+    pthread_create(&t, NULL, s_slow_thread, &slow);
+    mb_client_t *c = mb_client_new(EP, NULL);
+    mb_body_t *r = NULL;
+    mb_err_t err;
+    for (int i = 0; i < 2; i++) {
+        mb_body_t *req = mb_body_new(NULL);
+        assert_int_equal(mb_client_call(c, "slow", &req, &r, 5000, &err), 0);
+        assert_string_equal(mb_json_str(mb_body_json(r), "slow", ""), "done");
+        mb_body_destroy(&r);
+    }
+    slow.stop = 1;
+    pthread_join(t, NULL);
+    mb_client_destroy(&c);
+}
+
 static void test_mmi(void **state) {
     (void)state;
     mb_client_t *c = mb_client_new(EP, NULL);
@@ -243,6 +278,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_request_reply_and_balance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mmi, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_handler_stays_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_service_bounded_wait, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_worker_death_mid_request, setup, teardown),
