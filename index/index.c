@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "fusion.h"
 #include "mb_log.h"
@@ -16,6 +17,7 @@
 
 struct mb_index_t {
     char *dir;
+    char factory[128];
     char faiss_path[4096];
     mb_store_t *store;
     mb_vindex_t *vindex;
@@ -23,41 +25,131 @@ struct mb_index_t {
     int dirty;
 };
 
-static int s_rebuild_cb(void *arg, size_t n, const int64_t *ids, const float *vecs,
-                        mb_err_t *err) {
+static int64_t mb_clock_ms_index(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_add_cb(void *arg, size_t n, const int64_t *ids, const float *vecs,
+                    mb_err_t *err) {
     return mb_vindex_add(arg, n, vecs, ids, err);
+}
+
+/* Reservoir sample of the stored vectors (fixed seed: reproducible). */
+typedef struct {
+    float *x;
+    size_t cap, n, seen;
+    uint64_t rng;
+    int dim;
+} sample_t;
+
+static int s_sample_cb(void *arg, size_t n, const int64_t *ids, const float *vecs,
+                       mb_err_t *err) {
+    (void)ids;
+    (void)err;
+    sample_t *sm = arg;
+    for (size_t i = 0; i < n; i++, sm->seen++) {
+        size_t slot = sm->n;
+        if (sm->n == sm->cap) {
+            sm->rng = sm->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+            slot = (size_t)((sm->rng >> 11) % sm->seen);
+            if (slot >= sm->cap) continue;
+        } else {
+            sm->n++;
+        }
+        memcpy(sm->x + slot * (size_t)sm->dim, vecs + i * (size_t)sm->dim,
+               (size_t)sm->dim * sizeof(float));
+    }
+    return 0;
+}
+
+/* Trains the configured index from the store once it has enough vectors,
+ * then refills it from the store. The fallback serves until the switch. */
+static int s_maybe_train(mb_index_t *self, mb_err_t *err) {
+    if (!mb_vindex_untrained(self->vindex)) return 0;
+    int64_t chunks = mb_store_count_chunks(self->store);
+    int64_t need = mb_vindex_min_train(self->vindex);
+    if (chunks < need) return 0;
+    int64_t t0 = mb_clock_ms_index();
+    sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
+                   .rng = 42,
+                   .dim = self->dim};
+    if (sm.cap < (size_t)need) sm.cap = (size_t)need;
+    sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
+    int rc = mb_store_each_vector(self->store, s_sample_cb, &sm, err);
+    if (rc == 0) rc = mb_vindex_train(self->vindex, sm.n, sm.x, err);
+    free(sm.x);
+    if (rc == 0) rc = mb_store_each_vector(self->store, s_add_cb, self->vindex, err);
+    if (rc != 0) return rc;
+    self->dirty = 1;
+    mb_info("trained %s on %zu of %lld vectors in %lld ms; it now serves searches",
+            mb_vindex_factory(self->vindex), sm.n, (long long)chunks,
+            (long long)(mb_clock_ms_index() - t0));
+    return 0;
+}
+
+/* A fresh FAISS index filled from the store (trained when it can be). */
+static int s_rebuild(mb_index_t *self, mb_err_t *err) {
+    mb_vindex_destroy(&self->vindex);
+    self->vindex = mb_vindex_new(self->dim, self->factory, err);
+    if (!self->vindex) return err ? err->code : MB_EINTERNAL;
+    int rc = 0;
+    if (mb_vindex_untrained(self->vindex) &&
+        mb_store_count_chunks(self->store) >= mb_vindex_min_train(self->vindex))
+        rc = s_maybe_train(self, err); /* trains and fills */
+    else
+        rc = mb_store_each_vector(self->store, s_add_cb, self->vindex, err);
+    self->dirty = 1;
+    return rc;
 }
 
 /* Loads index.faiss if it is current, else rebuilds it from the store. */
 static int s_load_or_rebuild(mb_index_t *self, mb_err_t *err) {
     int64_t gen = mb_store_meta_int(self->store, "generation", 0);
     int64_t fgen = mb_store_meta_int(self->store, "faiss_generation", -1);
+    int64_t fcount = mb_store_meta_int(self->store, "faiss_count", -1);
+    int fallback = (int)mb_store_meta_int(self->store, "faiss_fallback", 0);
+    char ffactory[128];
+    mb_store_meta_text(self->store, "faiss_factory", ffactory, sizeof ffactory);
     int64_t chunks = mb_store_count_chunks(self->store);
     mb_err_t lerr;
     const char *why = NULL;
-    self->vindex = mb_vindex_load(self->faiss_path, self->dim, &lerr);
-    if (!self->vindex) {
-        why = lerr.msg;
-    } else if (fgen != gen) {
-        why = "it is older than the store (generation differs)";
-    } else if (mb_vindex_count(self->vindex) != chunks) {
-        why = "its vector count differs from the store's chunk count";
+    if (*ffactory && strcmp(ffactory, self->factory) != 0) {
+        why = "the index type changed";
+    } else {
+        self->vindex =
+            mb_vindex_load(self->faiss_path, self->dim, self->factory, fallback, &lerr);
+        if (!self->vindex)
+            why = lerr.msg;
+        else if (fgen != gen)
+            why = "it is older than the store (generation differs)";
+        else if (mb_vindex_count(self->vindex) != fcount || fcount < chunks)
+            why = "its vector count differs from what was saved";
     }
-    if (!why) return 0;
+    if (!why) {
+        /* vectors beyond the store's chunks are tombstones (HNSW deletes) */
+        mb_vindex_set_stale(self->vindex, fcount - chunks);
+        return 0;
+    }
     if (chunks > 0 || self->vindex)
-        mb_warn("rebuilding %s from the store: %s", self->faiss_path, why);
-    mb_vindex_destroy(&self->vindex);
-    self->vindex = mb_vindex_new(self->dim, "Flat", err);
-    if (!self->vindex) return err ? err->code : MB_EINTERNAL;
-    int rc = mb_store_each_vector(self->store, s_rebuild_cb, self->vindex, err);
+        mb_warn("rebuilding %s (%s) from the store: %s", self->faiss_path, self->factory,
+                why);
+    int rc = s_rebuild(self, err);
     if (rc != 0) return rc;
-    self->dirty = 1;
     if (chunks > 0)
         mb_info("rebuilt %s: %lld vectors", self->faiss_path, (long long)chunks);
     return mb_index_save(self, err);
 }
 
-mb_index_t *mb_index_open(const char *dir, int dim, mb_err_t *err) {
+int mb_index_check_factory(int dim, const char *factory, mb_err_t *err) {
+    mb_vindex_t *v = mb_vindex_new(dim, factory, err);
+    if (!v) return err ? err->code : MB_EBADREQ;
+    mb_vindex_destroy(&v);
+    return 0;
+}
+
+mb_index_t *mb_index_open(const char *dir, int dim, const char *factory, mb_err_t *err) {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         mb_err_set(err, MB_EIO, "cannot create %s: %s", dir, strerror(errno));
         return NULL;
@@ -70,6 +162,12 @@ mb_index_t *mb_index_open(const char *dir, int dim, mb_err_t *err) {
     self->store = mb_store_open(path, dim, err);
     if (!self->store) goto fail;
     self->dim = mb_store_dim(self->store);
+    /* The index type: as asked, else as the store last had it, else Flat. */
+    char have[128];
+    mb_store_meta_text(self->store, "faiss_factory", have, sizeof have);
+    snprintf(self->factory, sizeof self->factory, "%s",
+             factory && *factory ? factory : (*have ? have : "Flat"));
+    if (mb_index_check_factory(self->dim, self->factory, err) != 0) goto fail;
     if (s_load_or_rebuild(self, err) != 0) goto fail;
     return self;
 fail:
@@ -94,11 +192,32 @@ void mb_index_close(mb_index_t **self_p) {
 int mb_index_save(mb_index_t *self, mb_err_t *err) {
     int64_t gen = mb_store_meta_int(self->store, "generation", 0);
     int rc = mb_vindex_save(self->vindex, self->faiss_path, err);
-    /* Record the generation only after the file is in place: a crash between
+    /* Record what the file holds only after it is in place: a crash between
      * the two leaves the old record, and the next open rebuilds. */
     if (rc == 0) rc = mb_store_meta_set_int(self->store, "faiss_generation", gen, err);
+    if (rc == 0)
+        rc = mb_store_meta_set_int(self->store, "faiss_count",
+                                   mb_vindex_count(self->vindex), err);
+    if (rc == 0)
+        rc = mb_store_meta_set_int(self->store, "faiss_fallback",
+                                   mb_vindex_untrained(self->vindex), err);
+    if (rc == 0)
+        rc = mb_store_meta_set_text(self->store, "faiss_factory", self->factory, err);
     if (rc == 0) self->dirty = 0;
     return rc;
+}
+
+int mb_index_maintain(mb_index_t *self, mb_err_t *err) {
+    /* Tombstones cost search time and memory: rebuild once they are a fifth
+     * of the index (HNSW cannot remove in place). */
+    int64_t stale = mb_vindex_stale(self->vindex), n = mb_vindex_count(self->vindex);
+    if (stale > 0 && stale * 5 >= n) {
+        mb_info("compacting %s: %lld of %lld vectors are deleted", self->faiss_path,
+                (long long)stale, (long long)n);
+        int rc = s_rebuild(self, err);
+        if (rc != 0) return rc;
+    }
+    return self->dirty ? mb_index_save(self, err) : 0;
 }
 
 int mb_index_dim(const mb_index_t *self) {
@@ -212,8 +331,9 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
      * the next open rebuilds from the store, so report but keep the data. */
     res->chunks = nnew;
     if (nnew || nold) self->dirty = 1;
-    if ((rc = mb_vindex_remove(self->vindex, nold, old_ids, err)) == 0)
+    if ((rc = mb_vindex_remove(self->vindex, nold, old_ids, err)) >= 0)
         rc = mb_vindex_add(self->vindex, nnew, new_vecs, new_ids, err);
+    if (rc == 0) rc = s_maybe_train(self, err);
 cleanup:
     free(new_ids);
     free(new_vecs);
@@ -226,7 +346,7 @@ cleanup:
  * growing the fetch (x4) until k hits pass or the whole index was seen: the
  * answer is exact, the cost grows only as the filter gets selective. */
 static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *filter,
-                   json_t **results, mb_err_t *err) {
+                   const mb_search_params_t *params, json_t **results, mb_err_t *err) {
     *results = NULL;
     if (k <= 0 || k > MB_INDEX_MAX_K)
         return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
@@ -237,14 +357,15 @@ static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *f
     mb_lookup_t *lk = mb_store_lookup_new(self->store, filter, err);
     if (!lk) return err ? err->code : MB_EIO;
     int64_t total = mb_vindex_count(self->vindex);
-    int64_t fetch = filter ? (int64_t)k * 4 : k;
+    /* Over-fetch when hits may be dropped: filters, or tombstones. */
+    int64_t fetch = (filter || mb_vindex_stale(self->vindex) > 0) ? (int64_t)k * 4 : k;
     if (fetch < k) fetch = k;
     int rc = 0;
     for (;;) {
         if (fetch > total) fetch = total > k ? total : k;
         float *scores = malloc((size_t)fetch * sizeof *scores);
         int64_t *labels = malloc((size_t)fetch * sizeof *labels);
-        rc = mb_vindex_search(self->vindex, q, (int)fetch, scores, labels, err);
+        rc = mb_vindex_search(self->vindex, q, (int)fetch, params, scores, labels, err);
         json_t *arr = rc == 0 ? json_array() : NULL;
         for (int64_t i = 0; rc == 0 && i < fetch && labels[i] >= 0; i++) {
             if ((int)json_array_size(arr) == k) break;
@@ -269,7 +390,7 @@ static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *f
 
 int mb_index_search(mb_index_t *self, const float *q, int k, json_t **results,
                     mb_err_t *err) {
-    return s_dense(self, q, k, NULL, results, err);
+    return s_dense(self, q, k, NULL, NULL, results, err);
 }
 
 int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
@@ -316,7 +437,7 @@ int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
     *chunks = nold;
     rc = mb_vindex_remove(self->vindex, nold, old, err);
     free(old);
-    return rc;
+    return rc > 0 ? 0 : rc; /* tombstones are fine: searches skip them */
 }
 
 int mb_search_mode_parse(const char *s) {
@@ -368,14 +489,14 @@ int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
         return mb_err_set(err, MB_EBADREQ,
                           "lexical and hybrid search need the query text");
     if (q->mode == MB_MODE_DENSE)
-        return s_dense(self, q->vector, q->k, q->filter, results, err);
+        return s_dense(self, q->vector, q->k, q->filter, &q->params, results, err);
     if (q->mode == MB_MODE_LEXICAL)
         return s_lexical(self, q->query, q->filter, q->k, results, err);
     /* Hybrid: fusion needs more than k candidates per channel to work with. */
     int kc = q->k * 2 < 20 ? 20 : q->k * 2;
     if (kc > MB_INDEX_MAX_K) kc = MB_INDEX_MAX_K;
     json_t *lists[2] = {NULL, NULL};
-    int rc = s_dense(self, q->vector, kc, q->filter, &lists[0], err);
+    int rc = s_dense(self, q->vector, kc, q->filter, &q->params, &lists[0], err);
     if (rc == 0) rc = s_lexical(self, q->query, q->filter, kc, &lists[1], err);
     if (rc == 0) {
         s_tag(lists[0], "dense");
@@ -391,10 +512,21 @@ int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
 }
 
 json_t *mb_index_stats(mb_index_t *self) {
-    return json_pack("{s:I, s:I, s:I, s:i, s:s, s:I}", "documents",
-                     (json_int_t)mb_store_count_docs(self->store), "chunks",
-                     (json_int_t)mb_store_count_chunks(self->store), "vectors",
-                     (json_int_t)mb_vindex_count(self->vindex), "dim", self->dim,
-                     "index_type", "IDMap2,Flat", "generation",
-                     (json_int_t)mb_store_meta_int(self->store, "generation", 0));
+    struct stat st;
+    int64_t file = stat(self->faiss_path, &st) == 0 ? (int64_t)st.st_size : 0;
+    int untrained = mb_vindex_untrained(self->vindex);
+    /* A FAISS index's serialised size is close to its size in memory, so the
+     * file of the last save stands in for memory use. */
+    return json_pack(
+        "{s:I, s:I, s:I, s:I, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "documents",
+        (json_int_t)mb_store_count_docs(self->store), "chunks",
+        (json_int_t)mb_store_count_chunks(self->store), "vectors",
+        (json_int_t)mb_vindex_count(self->vindex), "stale",
+        (json_int_t)mb_vindex_stale(self->vindex), "dim", self->dim, "index_type",
+        self->factory, "trained", !untrained, "serving",
+        untrained ? "Flat (until trained)" : self->factory, "train_at",
+        (json_int_t)(untrained ? mb_vindex_min_train(self->vindex) : 0), "generation",
+        (json_int_t)mb_store_meta_int(self->store, "generation", 0), "store_bytes",
+        (json_int_t)mb_store_disk_bytes(self->store), "index_file_bytes",
+        (json_int_t)file, "memory_bytes_estimate", (json_int_t)file);
 }

@@ -33,8 +33,14 @@ typedef struct {
 } mb_add_result_t;
 
 /* Opens or creates the index in dir (created if missing). dim 0 reuses the
- * store's dimension. */
-mb_index_t *mb_index_open(const char *dir, int dim, mb_err_t *err);
+ * store's dimension. factory: a FAISS factory string ("Flat", "HNSW32",
+ * "IVF1024,Flat", "IVF1024,PQ32", "SQ8"…); NULL keeps the store's (Flat for
+ * a new one). A changed factory rebuilds the FAISS index from the store. */
+mb_index_t *mb_index_open(const char *dir, int dim, const char *factory, mb_err_t *err);
+/* MB_EBADREQ with FAISS's message when factory is not a valid index type. */
+int mb_index_check_factory(int dim, const char *factory, mb_err_t *err);
+/* Background upkeep, for idle moments: compacts tombstones, saves. */
+int mb_index_maintain(mb_index_t *self, mb_err_t *err);
 /* Saves the FAISS file if it changed, then frees. */
 void mb_index_close(mb_index_t **self_p);
 int mb_index_save(mb_index_t *self, mb_err_t *err);
@@ -67,6 +73,12 @@ typedef struct {
     const json_t *meta;
 } mb_filter_t;
 
+/* Per-search FAISS parameters (a request may override the defaults). */
+typedef struct {
+    int nprobe;   /* IVF lists to probe; 0: default (32) */
+    int efsearch; /* HNSW candidate list size; 0: default (64) */
+} mb_search_params_t;
+
 typedef enum { MB_MODE_DENSE, MB_MODE_LEXICAL, MB_MODE_HYBRID } mb_search_mode_t;
 typedef enum { MB_FUSION_RRF, MB_FUSION_WEIGHTED } mb_fusion_t;
 
@@ -79,6 +91,7 @@ typedef struct {
     int rrf_k;                 /* RRF constant (default 60) */
     double alpha;              /* weighted: weight of the dense channel, 0..1 */
     const mb_filter_t *filter; /* NULL: none */
+    mb_search_params_t params;
 } mb_query_t;
 
 /* Parses "dense" | "lexical" | "hybrid"; -1 if none. */

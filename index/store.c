@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 enum {
@@ -28,7 +29,8 @@ static const char *s_sql[ST_COUNT] = {
     "DELETE FROM documents WHERE id = ?1",
     "INSERT INTO documents(doc_id, source, hash, meta, added_at) VALUES(?1, ?2, ?3, ?4, "
     "?5)",
-    "INSERT INTO chunks(doc, pos, text, vector, expert) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "INSERT INTO chunks(id, doc, pos, text, vector, expert) VALUES(?6, ?1, ?2, ?3, ?4, "
+    "?5)",
     "SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c JOIN documents d ON d.id = "
     "c.doc "
     "WHERE c.id = ?1",
@@ -41,6 +43,11 @@ struct mb_store_t {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
     int dim;
+    /* Last chunk id handed out in the open transaction (-1: not loaded).
+     * Chunk ids are never reused, not even the largest after a delete
+     * (which SQLite's rowid would reuse): an index that keeps tombstones
+     * (HNSW) would otherwise map a deleted chunk's vector to a new chunk. */
+    int64_t seq;
 };
 
 static int s_db_err(mb_store_t *self, mb_err_t *err, const char *what) {
@@ -173,19 +180,54 @@ int mb_store_meta_set_int(mb_store_t *self, const char *key, int64_t v, mb_err_t
     return rc == SQLITE_DONE ? 0 : s_db_err(self, err, "cannot write meta");
 }
 
+void mb_store_meta_text(mb_store_t *self, const char *key, char *buf, size_t bufsz) {
+    sqlite3_stmt *s = self->st[ST_META_GET];
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    buf[0] = 0;
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        snprintf(buf, bufsz, "%s", sqlite3_column_text(s, 0));
+    sqlite3_reset(s);
+}
+
+int mb_store_meta_set_text(mb_store_t *self, const char *key, const char *v,
+                           mb_err_t *err) {
+    sqlite3_stmt *s = self->st[ST_META_SET];
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : s_db_err(self, err, "cannot write meta");
+}
+
+int64_t mb_store_disk_bytes(mb_store_t *self) {
+    const char *path = sqlite3_db_filename(self->db, "main");
+    int64_t total = 0;
+    struct stat st;
+    char wal[4200];
+    if (path && stat(path, &st) == 0) total += st.st_size;
+    snprintf(wal, sizeof wal, "%s-wal", path ? path : "");
+    if (path && stat(wal, &st) == 0) total += st.st_size;
+    return total;
+}
+
 int mb_store_begin(mb_store_t *self, mb_err_t *err) {
+    self->seq = -1; /* reload inside the transaction */
     return sqlite3_exec(self->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : s_db_err(self, err, "cannot begin transaction");
 }
 
 int mb_store_commit(mb_store_t *self, mb_err_t *err) {
+    if (self->seq >= 0 && mb_store_meta_set_int(self, "chunk_seq", self->seq, err) != 0)
+        return err ? err->code : MB_EIO;
+    self->seq = -1;
     return sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
                ? 0
                : s_db_err(self, err, "cannot commit");
 }
 
 void mb_store_rollback(mb_store_t *self) {
+    self->seq = -1;
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -259,10 +301,22 @@ int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char
     sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
     sqlite3_bind_blob(s, 4, vec, self->dim * (int)sizeof(float), SQLITE_STATIC);
     sqlite3_bind_text(s, 5, expert, -1, SQLITE_STATIC);
+    if (self->seq < 0) {
+        int64_t maxid = 0;
+        sqlite3_stmt *m = NULL;
+        if (sqlite3_prepare_v2(self->db, "SELECT coalesce(max(id), 0) FROM chunks", -1,
+                               &m, NULL) == SQLITE_OK &&
+            sqlite3_step(m) == SQLITE_ROW)
+            maxid = sqlite3_column_int64(m, 0);
+        sqlite3_finalize(m);
+        int64_t kept = mb_store_meta_int(self, "chunk_seq", 0);
+        self->seq = kept > maxid ? kept : maxid;
+    }
+    sqlite3_bind_int64(s, 6, self->seq + 1);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return s_db_err(self, err, "cannot insert chunk");
-    *id = sqlite3_last_insert_rowid(self->db);
+    *id = ++self->seq;
     return 0;
 }
 

@@ -24,6 +24,12 @@ void mb_store_close(mb_store_t **self_p);
 int mb_store_dim(const mb_store_t *self);
 int64_t mb_store_meta_int(mb_store_t *self, const char *key, int64_t dflt);
 int mb_store_meta_set_int(mb_store_t *self, const char *key, int64_t v, mb_err_t *err);
+/* Text meta values: copies into buf (empty if absent). */
+void mb_store_meta_text(mb_store_t *self, const char *key, char *buf, size_t bufsz);
+int mb_store_meta_set_text(mb_store_t *self, const char *key, const char *v,
+                           mb_err_t *err);
+/* Bytes on disk of the store (main file + WAL). */
+int64_t mb_store_disk_bytes(mb_store_t *self);
 
 int mb_store_begin(mb_store_t *self, mb_err_t *err);
 int mb_store_commit(mb_store_t *self, mb_err_t *err);

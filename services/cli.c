@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "home.h"
+#include "index.h"
 #include "mb_client.h"
 #include "mb_mdp.h"
 #include "reader.h"
@@ -15,7 +16,8 @@
 #include "svc.h"
 
 static const char *s_domain_usage =
-    "usage: moebus domain add NAME [--dim D] [--embed builtin] [--home DIR]\n"
+    "usage: moebus domain add NAME [--index FACTORY] [--dim D] [--embed builtin] [--home "
+    "DIR]\n"
     "       moebus domain list [--json] [--home DIR] [--endpoint E]\n"
     "\n"
     "add    registers a domain in HOME's catalog; a running `moebus serve` starts\n"
@@ -23,6 +25,9 @@ static const char *s_domain_usage =
     "list   shows the domains, with document and chunk counts when the service\n"
     "       is running.\n"
     "\n"
+    "  --index FACTORY FAISS index type (default Flat; e.g. HNSW32, IVF1024,Flat,\n"
+    "                  IVF1024,PQ32, SQ8). Types that need training serve from a flat\n"
+    "                  index until the domain has enough vectors to train them.\n"
     "  --dim D         embedding dimension (default 256)\n"
     "  --embed NAME    embedding expert backend (default builtin)\n"
     "  --json          machine-readable output\n"
@@ -67,8 +72,8 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
     }
     if (client) mb_client_gather(client, ids, n, replies, mb_clock_ms() + 1500);
     if (!as_json)
-        printf("%-20s %-10s %5s %10s %10s\n", "DOMAIN", "EXPERT", "DIM", "DOCS",
-               "CHUNKS");
+        printf("%-20s %-10s %5s %10s %10s  %s\n", "DOMAIN", "EXPERT", "DIM", "DOCS",
+               "CHUNKS", "INDEX");
     for (size_t i = 0; i < n; i++) {
         mb_body_t *r = replies[i];
         if (r && mb_body_status(r, NULL) != 0) r = NULL; /* e.g. unknown_service */
@@ -76,19 +81,24 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
         json_int_t docs = st ? mb_json_int(st, "documents", -1) : -1;
         json_int_t chunks = st ? mb_json_int(st, "chunks", -1) : -1;
         if (as_json) {
-            json_t *o = json_pack("{s:s, s:s, s:i, s:b}", "name", d[i].name, "embed",
-                                  d[i].embed, "dim", d[i].dim, "running", r != NULL);
+            json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", d[i].name, "embed",
+                                  d[i].embed, "dim", d[i].dim, "index", d[i].index_type,
+                                  "running", r != NULL);
             if (r) {
                 json_object_set_new(o, "documents", json_integer(docs));
                 json_object_set_new(o, "chunks", json_integer(chunks));
+                json_object_set(o, "stats", st);
             }
             json_array_append_new(arr, o);
         } else if (r) {
-            printf("%-20s %-10s %5d %10lld %10lld\n", d[i].name, d[i].embed, d[i].dim,
-                   (long long)docs, (long long)chunks);
+            printf("%-20s %-10s %5d %10lld %10lld  %s%s\n", d[i].name, d[i].embed,
+                   d[i].dim, (long long)docs, (long long)chunks, d[i].index_type,
+                   json_is_false(json_object_get(st, "trained"))
+                       ? " (untrained: Flat serves)"
+                       : "");
         } else {
-            printf("%-20s %-10s %5d %10s %10s\n", d[i].name, d[i].embed, d[i].dim, "-",
-                   "(not running)");
+            printf("%-20s %-10s %5d %10s %10s  %s\n", d[i].name, d[i].embed, d[i].dim,
+                   "-", "(not running)", d[i].index_type);
         }
         mb_body_destroy(&replies[i]);
     }
@@ -114,16 +124,21 @@ int mb_domain_main(int argc, char **argv) {
     }
     const char *sub = argv[1];
     const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
-               *embed = "builtin";
+               *embed = "builtin", *index_type = "Flat";
     int dim = MB_DEFAULT_DIM, as_json = 0;
-    static struct option opts[] = {
-        {"home", required_argument, 0, 'H'}, {"endpoint", required_argument, 0, 'e'},
-        {"dim", required_argument, 0, 'D'},  {"embed", required_argument, 0, 'm'},
-        {"json", no_argument, 0, 'j'},       {0, 0, 0, 0}};
+    static struct option opts[] = {{"home", required_argument, 0, 'H'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {"dim", required_argument, 0, 'D'},
+                                   {"embed", required_argument, 0, 'm'},
+                                   {"json", no_argument, 0, 'j'},
+                                   {"index", required_argument, 0, 'i'},
+                                   {0, 0, 0, 0}};
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "H:e:D:m:j", opts, NULL)) != -1) {
-        if (c == 'H')
+    while ((c = getopt_long(argc, argv, "H:e:D:m:ji:", opts, NULL)) != -1) {
+        if (c == 'i')
+            index_type = optarg;
+        else if (c == 'H')
             home = optarg;
         else if (c == 'e')
             endpoint = optarg;
@@ -155,11 +170,16 @@ int mb_domain_main(int argc, char **argv) {
             return 2;
         }
         mb_err_t err;
-        if (mb_catalog_domain_add(home, name, embed, dim, &err) != 0) {
+        if (mb_index_check_factory(dim, index_type, &err) != 0) {
+            fprintf(stderr, "moebus: --index %s: %s\n", index_type, err.msg);
+            return 2;
+        }
+        if (mb_catalog_domain_add(home, name, embed, dim, index_type, &err) != 0) {
             fprintf(stderr, "moebus: %s\n", err.msg);
             return 1;
         }
-        printf("added domain %s (expert %s, dim %d) in %s\n", name, embed, dim, home);
+        printf("added domain %s (expert %s, dim %d, index %s) in %s\n", name, embed, dim,
+               index_type, home);
         return 0;
     }
     fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);

@@ -80,6 +80,18 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
         sqlite3_close(db);
         return NULL;
     }
+    /* Catalogs made before index types existed lack the column. */
+    sqlite3_stmt *col = NULL;
+    int has = 0;
+    sqlite3_prepare_v2(
+        db, "SELECT 1 FROM pragma_table_info('domains') WHERE name='index_type'", -1,
+        &col, NULL);
+    if (col && sqlite3_step(col) == SQLITE_ROW) has = 1;
+    sqlite3_finalize(col);
+    if (!has)
+        sqlite3_exec(
+            db, "ALTER TABLE domains ADD COLUMN index_type TEXT NOT NULL DEFAULT 'Flat'",
+            NULL, NULL, NULL);
     return db;
 }
 
@@ -87,6 +99,7 @@ static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
     snprintf(d->name, sizeof d->name, "%s", sqlite3_column_text(s, 0));
     snprintf(d->embed, sizeof d->embed, "%s", sqlite3_column_text(s, 1));
     d->dim = sqlite3_column_int(s, 2);
+    snprintf(d->index_type, sizeof d->index_type, "%s", sqlite3_column_text(s, 3));
 }
 
 int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
@@ -97,8 +110,9 @@ int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
     if (!db) return 0;
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains ORDER BY name", -1,
-                           &s, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            db, "SELECT name, embed, dim, index_type FROM domains ORDER BY name", -1, &s,
+            NULL) != SQLITE_OK) {
         rc = mb_err_set(err, MB_EIO, "cannot read catalog: %s", sqlite3_errmsg(db));
         goto cleanup;
     }
@@ -122,8 +136,9 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
                           name, home);
     sqlite3_stmt *s = NULL;
     int rc = MB_EUNKDOMAIN;
-    sqlite3_prepare_v2(db, "SELECT name, embed, dim FROM domains WHERE name = ?1", -1, &s,
-                       NULL);
+    sqlite3_prepare_v2(db,
+                       "SELECT name, embed, dim, index_type FROM domains WHERE name = ?1",
+                       -1, &s, NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW) {
         s_row(s, info);
@@ -137,7 +152,7 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
 }
 
 int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
-                          mb_err_t *err) {
+                          const char *index_type, mb_err_t *err) {
     if (!mb_domain_name_valid(name))
         return mb_err_set(
             err, MB_EBADREQ,
@@ -150,13 +165,15 @@ int mb_catalog_domain_add(const char *home, const char *name, const char *embed,
     mb_home_domain_dir(home, name, dir, sizeof dir);
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    sqlite3_prepare_v2(
-        db, "INSERT INTO domains(name, embed, dim, created_at) VALUES(?1, ?2, ?3, ?4)",
-        -1, &s, NULL);
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO domains(name, embed, dim, created_at, index_type) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5)",
+                       -1, &s, NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, embed, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, dim);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+    sqlite3_bind_text(s, 5, index_type, -1, SQLITE_STATIC);
     int step = sqlite3_step(s);
     if (step == SQLITE_CONSTRAINT)
         rc = mb_err_set(err, MB_EEXISTS, "domain '%s' already exists", name);

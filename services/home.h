@@ -19,6 +19,7 @@ typedef struct {
     char name[MB_DOMAIN_NAME_MAX + 1];
     char embed[32];
     int dim;
+    char index_type[128]; /* FAISS factory string, e.g. "Flat", "HNSW32" */
 } mb_domain_info_t;
 
 /* Resolved settings every command shares: flags, else environment, else
@@ -39,7 +40,7 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
                           mb_err_t *err);
 /* MB_EEXISTS if present. Creates HOME and HOME/domains/NAME. */
 int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
-                          mb_err_t *err);
+                          const char *index_type, mb_err_t *err);
 
 /* snprintf of HOME/domains/NAME. */
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz);

@@ -239,6 +239,20 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
             return mb_body_error(MB_EBADREQ, "\"rrf_k\" must be an integer in 1..10000");
         q.rrf_k = (int)json_integer_value(jr);
     }
+    json_t *jn = json_object_get(j, "nprobe"), *je = json_object_get(j, "efSearch");
+    if (jn) {
+        if (!json_is_integer(jn) || json_integer_value(jn) < 1 ||
+            json_integer_value(jn) > 65536)
+            return mb_body_error(MB_EBADREQ, "\"nprobe\" must be an integer in 1..65536");
+        q.params.nprobe = (int)json_integer_value(jn);
+    }
+    if (je) {
+        if (!json_is_integer(je) || json_integer_value(je) < 1 ||
+            json_integer_value(je) > 65536)
+            return mb_body_error(MB_EBADREQ,
+                                 "\"efSearch\" must be an integer in 1..65536");
+        q.params.efsearch = (int)json_integer_value(je);
+    }
     mb_filter_t filter = {0};
     json_t *jf = json_object_get(j, "filter");
     if (jf) {
@@ -295,7 +309,7 @@ int mb_index_main(int argc, char **argv) {
     char dir[4096];
     mb_home_domain_dir(home, domain, dir, sizeof dir);
     state_t st = {0};
-    st.index = mb_index_open(dir, info.dim, &err);
+    st.index = mb_index_open(dir, info.dim, info.index_type, &err);
     if (!st.index) {
         mb_error("cannot open index in %s: %s", dir, err.msg);
         return 1;

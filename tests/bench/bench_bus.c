@@ -23,9 +23,9 @@
 #include "mb_mdp.h"
 #include "mb_worker.h"
 
-#define RAW_EP "tcp://127.0.0.1:57501"
-#define RAW_EP2 "tcp://127.0.0.1:57502"
-#define BRK_EP "tcp://127.0.0.1:57503"
+#define RAW_EP "tcp://127.0.0.1:27501"
+#define RAW_EP2 "tcp://127.0.0.1:27502"
+#define BRK_EP "tcp://127.0.0.1:27503"
 #define PAYLOAD "{\"op\":\"echo\",\"query\":\"what is a monad\",\"k\":10}"
 
 static volatile int s_stop;

@@ -15,7 +15,7 @@
 
 /* each test binds its own port: ZeroMQ releases a closed port asynchronously */
 static char EP[64];
-static int s_port = 57431;
+static int s_port = 27431; /* below the ephemeral range (32768+) */
 #define HB 100
 
 static mb_broker_t *s_broker;

@@ -96,7 +96,7 @@ static void test_hybrid_not_worse_than_worst_channel(void **state) {
     char dir[] = "/tmp/mb-test-hybrid-XXXXXX";
     assert_non_null(mkdtemp(dir));
     load_t l = {0};
-    l.ix = mb_index_open(dir, DIM, NULL);
+    l.ix = mb_index_open(dir, DIM, NULL, NULL);
     l.emb = mb_embed_new("builtin", DIM, NULL);
     char *paths[1] = {JARGON};
     mb_reader_stats_t st;

@@ -66,7 +66,7 @@ static void s_add_docs(mb_index_t *ix, int from, int n, const char *hash) {
 static void test_add_search_reopen_identical(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     assert_non_null(ix);
     s_add_docs(ix, 0, 50, "h");
     float q[DIM];
@@ -79,7 +79,7 @@ static void test_add_search_reopen_identical(void **state) {
     assert_int_equal(json_integer_value(json_object_get(top, "chunk")), 0);
     assert_true(fabs(json_real_value(json_object_get(top, "score")) - 1.0) < 1e-4);
     mb_index_close(&ix);
-    ix = mb_index_open(s_dir, 0, &err); /* dim from the store */
+    ix = mb_index_open(s_dir, 0, NULL, &err); /* dim from the store */
     assert_non_null(ix);
     assert_int_equal(mb_index_dim(ix), DIM);
     assert_int_equal(mb_index_search(ix, q, 5, &after, &err), 0);
@@ -97,7 +97,7 @@ static void test_add_search_reopen_identical(void **state) {
 static void test_idempotent_and_replace(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     s_add_docs(ix, 0, 10, "h1");
     s_add_docs(ix, 0, 10, "h1"); /* same content: nothing changes */
     json_t *st = mb_index_stats(ix);
@@ -118,7 +118,7 @@ static void test_idempotent_and_replace(void **state) {
 static void test_bad_input_writes_nothing(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     s_add_docs(ix, 0, 3, "h");
     float v[2 * DIM];
     s_unit(v, 1);
@@ -152,7 +152,7 @@ static void test_bad_input_writes_nothing(void **state) {
     assert_int_equal(mb_index_search(ix, bad, 3, &r, &err), MB_EBADREQ);
     mb_index_close(&ix);
     /* wrong dimension on reopen */
-    assert_null(mb_index_open(s_dir, DIM * 2, &err));
+    assert_null(mb_index_open(s_dir, DIM * 2, NULL, &err));
     assert_int_equal(err.code, MB_EBADREQ);
 }
 
@@ -166,7 +166,7 @@ static void s_write_file(const char *path, const char *data) {
 static void test_faiss_file_is_a_cache(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     s_add_docs(ix, 0, 20, "h");
     mb_index_close(&ix);
     char path[512];
@@ -175,7 +175,7 @@ static void test_faiss_file_is_a_cache(void **state) {
     s_unit(q, 2 * 3 + 2);
     /* missing */
     unlink(path);
-    ix = mb_index_open(s_dir, 0, &err);
+    ix = mb_index_open(s_dir, 0, NULL, &err);
     assert_non_null(ix);
     json_t *r = NULL;
     mb_index_search(ix, q, 1, &r, &err);
@@ -185,7 +185,7 @@ static void test_faiss_file_is_a_cache(void **state) {
     mb_index_close(&ix);
     /* corrupt */
     s_write_file(path, "this is not a faiss index");
-    ix = mb_index_open(s_dir, 0, &err);
+    ix = mb_index_open(s_dir, 0, NULL, &err);
     assert_non_null(ix);
     json_t *st = mb_index_stats(ix);
     assert_int_equal(json_integer_value(json_object_get(st, "vectors")), 40);
@@ -198,7 +198,7 @@ static void test_faiss_file_is_a_cache(void **state) {
     mb_index_close(&ix);
     snprintf(copy, sizeof copy, "mv '%s.old' '%s'", path, path);
     assert_int_equal(system(copy), 0); /* put the 40-vector file back */
-    ix = mb_index_open(s_dir, 0, &err);
+    ix = mb_index_open(s_dir, 0, NULL, &err);
     st = mb_index_stats(ix);
     assert_int_equal(json_integer_value(json_object_get(st, "vectors")), 50);
     json_decref(st);
@@ -208,7 +208,7 @@ static void test_faiss_file_is_a_cache(void **state) {
 static void test_newer_schema_rejected(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     mb_index_close(&ix);
     char path[512];
     snprintf(path, sizeof path, "%s/store.db", s_dir);
@@ -216,7 +216,7 @@ static void test_newer_schema_rejected(void **state) {
     sqlite3_open(path, &db);
     sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
     sqlite3_close(db);
-    assert_null(mb_index_open(s_dir, DIM, &err));
+    assert_null(mb_index_open(s_dir, DIM, NULL, &err));
     assert_int_equal(err.code, MB_EVERSION);
     assert_non_null(strstr(err.msg, "99"));
 }
@@ -246,7 +246,7 @@ static const char *s_top(json_t *r) {
 static void test_lexical_and_hybrid(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     assert_int_equal(
         s_add_text(ix, "volcano", "Magma rises and the volcano erupts lava.", "1"), 0);
     assert_int_equal(
@@ -311,7 +311,7 @@ static void test_lexical_and_hybrid(void **state) {
 static void test_delete_and_filters(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     /* 40 docs: ids a/0..a/19 and b/0..b/19, sources /x or /y, meta lang */
     for (int i = 0; i < 40; i++) {
         char id[32], src[32], meta[64], text[64];
@@ -387,7 +387,7 @@ static void test_delete_and_filters(void **state) {
     json_decref(r);
     mb_index_close(&ix);
     /* deletes survive a reopen */
-    ix = mb_index_open(s_dir, 0, &err);
+    ix = mb_index_open(s_dir, 0, NULL, &err);
     json_t *st = mb_index_stats(ix);
     assert_int_equal(json_integer_value(json_object_get(st, "documents")), 38);
     assert_int_equal(json_integer_value(json_object_get(st, "vectors")), 38);
@@ -398,7 +398,7 @@ static void test_delete_and_filters(void **state) {
 static void test_schema_v1_upgrade(void **state) {
     (void)state;
     mb_err_t err;
-    mb_index_t *ix = mb_index_open(s_dir, DIM, &err);
+    mb_index_t *ix = mb_index_open(s_dir, DIM, NULL, &err);
     s_add_text(ix, "old", "an ancient manuscript about astrolabes", "1");
     mb_index_close(&ix);
     /* turn it back into a version 1 store: no FTS table, no triggers */
@@ -412,7 +412,7 @@ static void test_schema_v1_upgrade(void **state) {
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
-    ix = mb_index_open(s_dir, 0, &err);
+    ix = mb_index_open(s_dir, 0, NULL, &err);
     assert_non_null(ix);
     json_t *r = s_lex(ix, "astrolabe", 5);
     assert_string_equal(s_top(r), "old"); /* existing chunks were indexed */
