@@ -184,9 +184,13 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         snprintf(service, sizeof service, "index.%s", labels[s]);
         mb_body_t *r = mb_body_new(json_pack("{s:s, s:I, s:s, s:s}", "op", "search", "k",
                                              k, "mode", mode, "query", query));
-        json_t *filter = json_object_get(j, "filter");
-        if (filter)
-            json_object_set(mb_body_json(r), "filter", filter); /* index validates */
+        /* passed through as given; the index validates them */
+        static const char *pass[] = {"filter", "nprobe", "efSearch",
+                                     "fusion", "alpha",  "rrf_k"};
+        for (size_t p = 0; p < sizeof pass / sizeof *pass; p++) {
+            json_t *pv = json_object_get(j, pass[p]);
+            if (pv) json_object_set(mb_body_json(r), pass[p], pv);
+        }
         if (v) {
             json_object_set_new(mb_body_json(r), "dim", json_integer((json_int_t)nf));
             mb_body_add_vectors(r, v, nf);
