@@ -20,7 +20,53 @@ static int s_cmp(const void *a, const void *b) {
 }
 
 /* Adds every hit of list with weight w * normalised score into all[]. */
-static size_t s_add_weighted(fused_t *all, size_t n, json_t *list, double w) {
+/* Sorts the entries, returns the best k as a new array (each with the fused
+ * "score", and "raw_score" when asked) and frees all of them. */
+static json_t *s_emit(fused_t *all, size_t n, int k, int with_raw) {
+    qsort(all, n, sizeof *all, s_cmp);
+    json_t *out = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if ((int)i < k) {
+            if (with_raw)
+                json_object_set_new(all[i].hit, "raw_score", json_real(all[i].raw));
+            json_object_set_new(all[i].hit, "score", json_real(all[i].fused));
+            json_array_append(out, all[i].hit);
+        }
+        json_decref(all[i].hit);
+        free(all[i].key);
+    }
+    free(all);
+    return out;
+}
+
+/* Finds the entry of hit (key: label, doc_id, chunk) or adds a copy of it;
+ * returns its index. A hit seen again keeps the fields it did not have (the
+ * other channel's score) and the better raw score. */
+static size_t s_entry(fused_t *all, size_t *n, const char *label, json_t *hit,
+                      double raw) {
+    char key[1024];
+    snprintf(key, sizeof key, "%s\x1f%s\x1f%lld", label ? label : "",
+             json_string_value(json_object_get(hit, "doc_id")),
+             (long long)json_integer_value(json_object_get(hit, "chunk")));
+    /* Linear scan is fine for the list sizes here (a few k per list). */
+    size_t j = 0;
+    while (j < *n && strcmp(all[j].key, key) != 0)
+        j++;
+    if (j == *n) {
+        all[j].key = strdup(key);
+        all[j].hit = json_deep_copy(hit);
+        if (label) json_object_set_new(all[j].hit, "domain", json_string(label));
+        all[j].raw = raw;
+        (*n)++;
+    } else {
+        json_object_update_missing(all[j].hit, hit);
+        if (raw > all[j].raw) all[j].raw = raw;
+    }
+    return j;
+}
+
+/* Adds every hit of list with weight w * its min-max normalised score. */
+static void s_add_weighted(fused_t *all, size_t *n, json_t *list, double w) {
     double lo = 0, hi = 0;
     size_t i;
     json_t *hit;
@@ -32,45 +78,17 @@ static size_t s_add_weighted(fused_t *all, size_t n, json_t *list, double w) {
     json_array_foreach(list, i, hit) {
         double v = json_number_value(json_object_get(hit, "score"));
         double norm = hi > lo ? (v - lo) / (hi - lo) : 1.0;
-        char key[1024];
-        snprintf(key, sizeof key, "%s\x1f%lld",
-                 json_string_value(json_object_get(hit, "doc_id")),
-                 (long long)json_integer_value(json_object_get(hit, "chunk")));
-        size_t j = 0;
-        while (j < n && strcmp(all[j].key, key) != 0)
-            j++;
-        if (j == n) {
-            all[n].key = strdup(key);
-            all[n].hit = json_deep_copy(hit);
-            all[n].raw = norm;
-            n++;
-        } else {
-            json_object_update_missing(all[j].hit, hit); /* keep both channel scores */
-            if (norm > all[j].raw) all[j].raw = norm;
-        }
-        all[j].fused += w * norm;
+        all[s_entry(all, n, NULL, hit, norm)].fused += w * norm;
     }
-    return n;
 }
 
 json_t *mb_fusion_weighted(json_t *a, json_t *b, double alpha, int k) {
     size_t cap = (a ? json_array_size(a) : 0) + (b ? json_array_size(b) : 0);
     fused_t *all = calloc(cap ? cap : 1, sizeof *all);
     size_t n = 0;
-    if (a) n = s_add_weighted(all, n, a, alpha);
-    if (b) n = s_add_weighted(all, n, b, 1.0 - alpha);
-    qsort(all, n, sizeof *all, s_cmp);
-    json_t *out = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if ((int)i < k) {
-            json_object_set_new(all[i].hit, "score", json_real(all[i].fused));
-            json_array_append(out, all[i].hit);
-        }
-        json_decref(all[i].hit);
-        free(all[i].key);
-    }
-    free(all);
-    return out;
+    if (a) s_add_weighted(all, &n, a, alpha);
+    if (b) s_add_weighted(all, &n, b, 1.0 - alpha);
+    return s_emit(all, n, k, 0);
 }
 
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
@@ -85,43 +103,10 @@ json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nl
         size_t rank;
         json_t *hit;
         json_array_foreach(lists[l], rank, hit) {
-            const char *label = labels && labels[l] ? labels[l] : "";
-            char key[1024];
-            snprintf(key, sizeof key, "%s\x1f%s\x1f%lld", label,
-                     json_string_value(json_object_get(hit, "doc_id")),
-                     (long long)json_integer_value(json_object_get(hit, "chunk")));
             double raw = json_number_value(json_object_get(hit, "score"));
-            double add = 1.0 / (rrf_k + (double)rank + 1.0);
-            /* Linear scan is fine for the list sizes here (k per domain). */
-            size_t j = 0;
-            while (j < n && strcmp(all[j].key, key) != 0)
-                j++;
-            if (j == n) {
-                all[n].key = strdup(key);
-                all[n].hit = json_deep_copy(hit);
-                if (labels && labels[l])
-                    json_object_set_new(all[n].hit, "domain", json_string(labels[l]));
-                all[n].raw = raw;
-                n++;
-            } else {
-                json_object_update_missing(all[j].hit,
-                                           hit); /* keep both channel scores */
-                if (raw > all[j].raw) all[j].raw = raw;
-            }
-            all[j].fused += add;
+            size_t j = s_entry(all, &n, labels ? labels[l] : NULL, hit, raw);
+            all[j].fused += 1.0 / (rrf_k + (double)rank + 1.0);
         }
     }
-    qsort(all, n, sizeof *all, s_cmp);
-    json_t *out = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if ((int)i < k) {
-            json_object_set_new(all[i].hit, "raw_score", json_real(all[i].raw));
-            json_object_set_new(all[i].hit, "score", json_real(all[i].fused));
-            json_array_append(out, all[i].hit);
-        }
-        json_decref(all[i].hit);
-        free(all[i].key);
-    }
-    free(all);
-    return out;
+    return s_emit(all, n, k, 1);
 }

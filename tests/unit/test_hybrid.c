@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "embed.h"
 #include "index.h"
 #include "reader.h"
@@ -93,8 +94,8 @@ static void test_hybrid_not_worse_than_worst_channel(void **state) {
             JARGON);
         skip();
     }
-    char dir[] = "/tmp/mb-test-hybrid-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    tu_mkdtemp(dir, sizeof dir, "hybrid");
     load_t l = {0};
     l.ix = mb_index_open(dir, DIM, NULL, NULL);
     l.emb = mb_embed_new("builtin", DIM, NULL);
@@ -115,9 +116,7 @@ static void test_hybrid_not_worse_than_worst_channel(void **state) {
     }
     mb_embed_destroy(&l.emb);
     mb_index_close(&l.ix);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_rmrf(dir), 0);
 }
 
 int main(void) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "index.h"
 
 #define DIM 16
@@ -19,27 +20,17 @@ static char s_dir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/mb-test-index-XXXXXX");
-    assert_non_null(mkdtemp(s_dir));
+    tu_mkdtemp(s_dir, sizeof s_dir, "index");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd);
+    return tu_rmrf(s_dir);
 }
 
 static void s_unit(float *v, unsigned seed) {
-    double n = 0;
-    for (int i = 0; i < DIM; i++) {
-        seed = seed * 1103515245u + 12345u;
-        v[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
-        n += v[i] * v[i];
-    }
-    for (int i = 0; i < DIM; i++)
-        v[i] /= (float)sqrt(n);
+    tu_unit_vector(v, DIM, seed);
 }
 
 /* Adds docs "d0".."d{n-1}" with two chunks each; vectors seeded by index. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
 #include "index.h"
 
 #define DIM 32
@@ -17,14 +18,7 @@
 #define NQ 20
 
 static void s_unit(float *v, unsigned seed) {
-    double n = 0;
-    for (int i = 0; i < DIM; i++) {
-        seed = seed * 1103515245u + 12345u;
-        v[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
-        n += v[i] * v[i];
-    }
-    for (int i = 0; i < DIM; i++)
-        v[i] /= (float)sqrt(n);
+    tu_unit_vector(v, DIM, seed);
 }
 
 static void s_add(mb_index_t *ix, int from, int n) {
@@ -120,8 +114,8 @@ static int s_contains_deleted(json_t *all) {
 }
 
 static void s_roundtrip(const char *factory) {
-    char dir[] = "/tmp/mb-test-types-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    tu_mkdtemp(dir, sizeof dir, "types");
     mb_err_t err;
     mb_index_t *ix = mb_index_open(dir, DIM, factory, &err);
     if (!ix) fail_msg("%s: %s", factory, err.msg);
@@ -175,9 +169,7 @@ static void s_roundtrip(const char *factory) {
     json_decref(after_delete);
     json_decref(reopened);
     mb_index_close(&ix);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_rmrf(dir), 0);
 }
 
 static void test_flat(void **state) {
@@ -208,8 +200,8 @@ static void test_sq8(void **state) {
 
 static void test_untrained_fallback_params_and_type_change(void **state) {
     (void)state;
-    char dir[] = "/tmp/mb-test-types-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[64];
+    tu_mkdtemp(dir, sizeof dir, "types");
     mb_err_t err;
     assert_int_equal(mb_index_check_factory(DIM, "NoSuchIndex99", &err), MB_EBADREQ);
     s_exact = 1;
@@ -250,9 +242,7 @@ static void test_untrained_fallback_params_and_type_change(void **state) {
     json_decref(a);
     json_decref(b);
     mb_index_close(&ix);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tu_rmrf(dir), 0);
 }
 
 int main(void) {

@@ -8,22 +8,20 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "testutil.h"
 #include "reader.h"
 
 static char s_dir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(s_dir, sizeof s_dir, "/tmp/mb-test-reader-XXXXXX");
-    assert_non_null(mkdtemp(s_dir));
+    tu_mkdtemp(s_dir, sizeof s_dir, "reader");
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
-    return system(cmd);
+    return tu_rmrf(s_dir);
 }
 
 typedef struct {
