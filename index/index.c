@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "fusion.h"
@@ -15,15 +16,47 @@
 #include "store.h"
 #include "vindex.h"
 
+/* Concurrency: any number of threads may search while one writes.
+ *  - wlock: one writer at a time (adds, deletes, saves, upkeep); it uses the
+ *    `store` connection.
+ *  - vlock: the FAISS index; searches hold it shared, mutations and the swap
+ *    of a rebuilt index hold it exclusively (never across SQLite I/O).
+ *  - each searching thread has its own read connection (thread-local), and
+ *    a search runs in one read transaction: a WAL snapshot, so its hits never
+ *    mix two versions of a document. */
 struct mb_index_t {
     char *dir;
     char factory[128];
     char faiss_path[4096];
-    mb_store_t *store;
+    char store_path[4096];
+    mb_store_t *store; /* the writer's connection */
     mb_vindex_t *vindex;
     int dim;
-    int dirty;
+    volatile int dirty;
+    pthread_mutex_t wlock;
+    pthread_rwlock_t vlock;
+    pthread_key_t rkey;
+    pthread_mutex_t rlist_lock;
+    mb_store_t **readers;
+    size_t nreaders;
 };
+
+static int s_save(mb_index_t *self, mb_err_t *err);
+
+/* The calling thread's read connection, opened on first use. */
+static mb_store_t *s_reader(mb_index_t *self, mb_err_t *err) {
+    mb_store_t *r = pthread_getspecific(self->rkey);
+    if (r) return r;
+    r = mb_store_open(self->store_path, self->dim, err);
+    if (!r) return NULL;
+    pthread_setspecific(self->rkey, r);
+    pthread_mutex_lock(&self->rlist_lock);
+    self->readers =
+        mb_xrealloc(self->readers, (self->nreaders + 1) * sizeof *self->readers);
+    self->readers[self->nreaders++] = r;
+    pthread_mutex_unlock(&self->rlist_lock);
+    return r;
+}
 
 static int64_t mb_clock_ms_index(void) {
     struct timespec ts;
@@ -64,43 +97,60 @@ static int s_sample_cb(void *arg, size_t n, const int64_t *ids, const float *vec
     return 0;
 }
 
-/* Trains the configured index from the store once it has enough vectors,
- * then refills it from the store. The fallback serves until the switch. */
-static int s_maybe_train(mb_index_t *self, mb_err_t *err) {
-    if (!mb_vindex_untrained(self->vindex)) return 0;
+/* Builds a new FAISS index of the configured type from the store (writer
+ * connection; the caller holds wlock): trained on a reservoir sample when the
+ * store has enough vectors, else the flat fallback. Searches keep using the
+ * current index meanwhile; the caller swaps the result in. */
+static int s_build(mb_index_t *self, mb_vindex_t **out, mb_err_t *err) {
+    *out = NULL;
+    mb_vindex_t *fresh = mb_vindex_new(self->dim, self->factory, err);
+    if (!fresh) return err ? err->code : MB_EINTERNAL;
     int64_t chunks = mb_store_count_chunks(self->store);
-    int64_t need = mb_vindex_min_train(self->vindex);
-    if (chunks < need) return 0;
-    int64_t t0 = mb_clock_ms_index();
-    sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
-                   .rng = 42,
-                   .dim = self->dim};
-    if (sm.cap < (size_t)need) sm.cap = (size_t)need;
-    sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
-    int rc = mb_store_each_vector(self->store, s_sample_cb, &sm, err);
-    if (rc == 0) rc = mb_vindex_train(self->vindex, sm.n, sm.x, err);
-    free(sm.x);
-    if (rc == 0) rc = mb_store_each_vector(self->store, s_add_cb, self->vindex, err);
-    if (rc != 0) return rc;
-    self->dirty = 1;
-    mb_info("trained %s on %zu of %lld vectors in %lld ms; it now serves searches",
-            mb_vindex_factory(self->vindex), sm.n, (long long)chunks,
-            (long long)(mb_clock_ms_index() - t0));
+    int64_t need = mb_vindex_min_train(fresh);
+    int rc = 0;
+    if (mb_vindex_untrained(fresh) && chunks >= need) {
+        int64_t t0 = mb_clock_ms_index();
+        sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
+                       .rng = 42,
+                       .dim = self->dim};
+        sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
+        rc = mb_store_each_vector(self->store, s_sample_cb, &sm, err);
+        if (rc == 0) rc = mb_vindex_train(fresh, sm.n, sm.x, err);
+        free(sm.x);
+        if (rc == 0)
+            mb_info("trained %s on %zu of %lld vectors in %lld ms", self->factory, sm.n,
+                    (long long)chunks, (long long)(mb_clock_ms_index() - t0));
+    }
+    if (rc == 0) rc = mb_store_each_vector(self->store, s_add_cb, fresh, err);
+    if (rc != 0) {
+        mb_vindex_destroy(&fresh);
+        return rc;
+    }
+    *out = fresh;
     return 0;
 }
 
-/* A fresh FAISS index filled from the store (trained when it can be). */
+/* Replaces the FAISS index with a fresh build; wlock held. */
 static int s_rebuild(mb_index_t *self, mb_err_t *err) {
-    mb_vindex_destroy(&self->vindex);
-    self->vindex = mb_vindex_new(self->dim, self->factory, err);
-    if (!self->vindex) return err ? err->code : MB_EINTERNAL;
-    int rc = 0;
-    if (mb_vindex_untrained(self->vindex) &&
-        mb_store_count_chunks(self->store) >= mb_vindex_min_train(self->vindex))
-        rc = s_maybe_train(self, err); /* trains and fills */
-    else
-        rc = mb_store_each_vector(self->store, s_add_cb, self->vindex, err);
+    mb_vindex_t *fresh = NULL;
+    int rc = s_build(self, &fresh, err);
+    if (rc != 0) return rc;
+    pthread_rwlock_wrlock(&self->vlock);
+    mb_vindex_t *old = self->vindex;
+    self->vindex = fresh;
     self->dirty = 1;
+    pthread_rwlock_unlock(&self->vlock);
+    mb_vindex_destroy(&old);
+    return 0;
+}
+
+/* Once an untrained index type has enough vectors, train it (off to the
+ * side) and switch; wlock held. */
+static int s_maybe_train(mb_index_t *self, mb_err_t *err) {
+    if (!mb_vindex_untrained(self->vindex)) return 0;
+    if (mb_store_count_chunks(self->store) < mb_vindex_min_train(self->vindex)) return 0;
+    int rc = s_rebuild(self, err);
+    if (rc == 0) mb_info("%s now serves searches", self->factory);
     return rc;
 }
 
@@ -139,7 +189,7 @@ static int s_load_or_rebuild(mb_index_t *self, mb_err_t *err) {
     if (rc != 0) return rc;
     if (chunks > 0)
         mb_info("rebuilt %s: %lld vectors", self->faiss_path, (long long)chunks);
-    return mb_index_save(self, err);
+    return s_save(self, err);
 }
 
 int mb_index_check_factory(int dim, const char *factory, mb_err_t *err) {
@@ -159,6 +209,11 @@ mb_index_t *mb_index_open(const char *dir, int dim, const char *factory, mb_err_
     char path[4096];
     snprintf(path, sizeof path, "%s/store.db", dir);
     snprintf(self->faiss_path, sizeof self->faiss_path, "%s/index.faiss", dir);
+    snprintf(self->store_path, sizeof self->store_path, "%s", path);
+    pthread_mutex_init(&self->wlock, NULL);
+    pthread_rwlock_init(&self->vlock, NULL);
+    pthread_mutex_init(&self->rlist_lock, NULL);
+    pthread_key_create(&self->rkey, NULL);
     self->store = mb_store_open(path, dim, err);
     if (!self->store) goto fail;
     self->dim = mb_store_dim(self->store);
@@ -180,44 +235,65 @@ void mb_index_close(mb_index_t **self_p) {
     mb_index_t *self = *self_p;
     if (self->vindex && self->dirty) {
         mb_err_t err;
-        if (mb_index_save(self, &err) != 0) mb_warn("save on close failed: %s", err.msg);
+        if (s_save(self, &err) != 0) mb_warn("save on close failed: %s", err.msg);
     }
     mb_vindex_destroy(&self->vindex);
     mb_store_close(&self->store);
+    /* the searching threads have stopped: close their connections */
+    for (size_t i = 0; i < self->nreaders; i++)
+        mb_store_close(&self->readers[i]);
+    free(self->readers);
+    pthread_key_delete(self->rkey);
+    pthread_mutex_destroy(&self->wlock);
+    pthread_rwlock_destroy(&self->vlock);
+    pthread_mutex_destroy(&self->rlist_lock);
     free(self->dir);
     free(self);
     *self_p = NULL;
 }
 
-int mb_index_save(mb_index_t *self, mb_err_t *err) {
+/* Writes the FAISS file and records what it holds; wlock held. Searches may
+ * run meanwhile (writing the file only reads the index). */
+static int s_save(mb_index_t *self, mb_err_t *err) {
     int64_t gen = mb_store_meta_int(self->store, "generation", 0);
+    pthread_rwlock_rdlock(&self->vlock);
+    int64_t count = mb_vindex_count(self->vindex);
+    int untrained = mb_vindex_untrained(self->vindex);
     int rc = mb_vindex_save(self->vindex, self->faiss_path, err);
+    pthread_rwlock_unlock(&self->vlock);
     /* Record what the file holds only after it is in place: a crash between
      * the two leaves the old record, and the next open rebuilds. */
     if (rc == 0) rc = mb_store_meta_set_int(self->store, "faiss_generation", gen, err);
+    if (rc == 0) rc = mb_store_meta_set_int(self->store, "faiss_count", count, err);
     if (rc == 0)
-        rc = mb_store_meta_set_int(self->store, "faiss_count",
-                                   mb_vindex_count(self->vindex), err);
-    if (rc == 0)
-        rc = mb_store_meta_set_int(self->store, "faiss_fallback",
-                                   mb_vindex_untrained(self->vindex), err);
+        rc = mb_store_meta_set_int(self->store, "faiss_fallback", untrained, err);
     if (rc == 0)
         rc = mb_store_meta_set_text(self->store, "faiss_factory", self->factory, err);
     if (rc == 0) self->dirty = 0;
     return rc;
 }
 
+int mb_index_save(mb_index_t *self, mb_err_t *err) {
+    pthread_mutex_lock(&self->wlock);
+    int rc = s_save(self, err);
+    pthread_mutex_unlock(&self->wlock);
+    return rc;
+}
+
 int mb_index_maintain(mb_index_t *self, mb_err_t *err) {
+    pthread_mutex_lock(&self->wlock);
     /* Tombstones cost search time and memory: rebuild once they are a fifth
      * of the index (HNSW cannot remove in place). */
     int64_t stale = mb_vindex_stale(self->vindex), n = mb_vindex_count(self->vindex);
+    int rc = 0;
     if (stale > 0 && stale * 5 >= n) {
         mb_info("compacting %s: %lld of %lld vectors are deleted", self->faiss_path,
                 (long long)stale, (long long)n);
-        int rc = s_rebuild(self, err);
-        if (rc != 0) return rc;
+        rc = s_rebuild(self, err);
     }
-    return self->dirty ? mb_index_save(self, err) : 0;
+    if (rc == 0 && self->dirty) rc = s_save(self, err);
+    pthread_mutex_unlock(&self->wlock);
+    return rc;
 }
 
 int mb_index_dim(const mb_index_t *self) {
@@ -231,7 +307,8 @@ int mb_index_dirty(const mb_index_t *self) {
 int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash) {
     int64_t row;
     char have[80];
-    int found = mb_store_doc_find(self->store, doc_id, &row, have, NULL);
+    mb_store_t *r = s_reader(self, NULL);
+    int found = r ? mb_store_doc_find(r, doc_id, &row, have, NULL) : -1;
     return found != 1 || !hash || strcmp(have, hash) != 0;
 }
 
@@ -270,7 +347,8 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
     int64_t *old_ids = NULL;
     size_t nnew = 0, nold = 0, oldcap = 0;
 
-    if ((rc = mb_store_begin(self->store, err)) != 0) goto cleanup;
+    pthread_mutex_lock(&self->wlock);
+    if ((rc = mb_store_begin(self->store, err)) != 0) goto unlock;
     for (size_t i = 0; i < n && rc == 0; i++) {
         const mb_doc_t *d = &docs[i];
         int64_t row;
@@ -320,21 +398,24 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
     if (rc != 0) {
         mb_store_rollback(self->store);
         memset(res, 0, sizeof *res);
-        goto cleanup;
+        goto unlock;
     }
     if ((rc = mb_store_commit(self->store, err)) != 0) {
         mb_store_rollback(self->store);
         memset(res, 0, sizeof *res);
-        goto cleanup;
+        goto unlock;
     }
     /* Committed: the store is the truth now. Apply to FAISS; if that fails
      * the next open rebuilds from the store, so report but keep the data. */
     res->chunks = nnew;
     if (nnew || nold) self->dirty = 1;
+    pthread_rwlock_wrlock(&self->vlock);
     if ((rc = mb_vindex_remove(self->vindex, nold, old_ids, err)) >= 0)
         rc = mb_vindex_add(self->vindex, nnew, new_vecs, new_ids, err);
+    pthread_rwlock_unlock(&self->vlock);
     if (rc == 0) rc = s_maybe_train(self, err);
-cleanup:
+unlock:
+    pthread_mutex_unlock(&self->wlock);
     free(new_ids);
     free(new_vecs);
     free(old_ids);
@@ -354,18 +435,24 @@ static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *f
         if (!isfinite(q[i]))
             return mb_err_set(err, MB_EBADREQ,
                               "query vector has a NaN or infinite component");
-    mb_lookup_t *lk = mb_store_lookup_new(self->store, filter, err);
+    mb_store_t *reader = s_reader(self, err);
+    if (!reader) return err ? err->code : MB_EIO;
+    mb_lookup_t *lk = mb_store_lookup_new(reader, filter, err);
     if (!lk) return err ? err->code : MB_EIO;
+    pthread_rwlock_rdlock(&self->vlock);
     int64_t total = mb_vindex_count(self->vindex);
     /* Over-fetch when hits may be dropped: filters, or tombstones. */
     int64_t fetch = (filter || mb_vindex_stale(self->vindex) > 0) ? (int64_t)k * 4 : k;
+    pthread_rwlock_unlock(&self->vlock);
     if (fetch < k) fetch = k;
     int rc = 0;
     for (;;) {
         if (fetch > total) fetch = total > k ? total : k;
         float *scores = malloc((size_t)fetch * sizeof *scores);
         int64_t *labels = malloc((size_t)fetch * sizeof *labels);
+        pthread_rwlock_rdlock(&self->vlock);
         rc = mb_vindex_search(self->vindex, q, (int)fetch, params, scores, labels, err);
+        pthread_rwlock_unlock(&self->vlock);
         json_t *arr = rc == 0 ? json_array() : NULL;
         for (int64_t i = 0; rc == 0 && i < fetch && labels[i] >= 0; i++) {
             if ((int)json_array_size(arr) == k) break;
@@ -398,8 +485,12 @@ int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
     *chunks = 0;
     int64_t *old = NULL;
     size_t nold = 0, cap = 0;
+    pthread_mutex_lock(&self->wlock);
     int rc = mb_store_begin(self->store, err);
-    if (rc != 0) return rc;
+    if (rc != 0) {
+        pthread_mutex_unlock(&self->wlock);
+        return rc;
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         int64_t row;
         char hash[80];
@@ -430,12 +521,16 @@ int mb_index_delete(mb_index_t *self, const char *const *doc_ids, size_t n,
     if (rc == 0) rc = mb_store_commit(self->store, err);
     if (rc != 0) {
         mb_store_rollback(self->store);
+        pthread_mutex_unlock(&self->wlock);
         free(old);
         return rc;
     }
     self->dirty = 1;
     *chunks = nold;
+    pthread_rwlock_wrlock(&self->vlock);
     rc = mb_vindex_remove(self->vindex, nold, old, err);
+    pthread_rwlock_unlock(&self->vlock);
+    pthread_mutex_unlock(&self->wlock);
     free(old);
     return rc > 0 ? 0 : rc; /* tombstones are fine: searches skip them */
 }
@@ -454,11 +549,13 @@ static int s_lexical(mb_index_t *self, const char *query, const mb_filter_t *fil
     int64_t *ids = malloc((size_t)k * sizeof *ids);
     double *scores = malloc((size_t)k * sizeof *scores);
     int n = 0;
-    int rc = mb_store_lexical(self->store, query, filter, k, ids, scores, &n, err);
+    mb_store_t *reader = s_reader(self, err);
+    int rc = reader ? mb_store_lexical(reader, query, filter, k, ids, scores, &n, err)
+                    : MB_EIO;
     if (rc == 0) {
         *out = json_array();
         for (int i = 0; i < n; i++) {
-            json_t *hit = mb_store_chunk_json(self->store, ids[i]);
+            json_t *hit = mb_store_chunk_json(reader, ids[i]);
             if (!hit) continue;
             json_object_set_new(hit, "score", json_real(scores[i]));
             json_array_append_new(*out, hit);
@@ -477,7 +574,21 @@ static void s_tag(json_t *list, const char *channel) {
         json_object_set(hit, channel, json_object_get(hit, "score"));
 }
 
+static int s_query(mb_index_t *self, const mb_query_t *q, json_t **results,
+                   mb_err_t *err);
+
 int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
+                   mb_err_t *err) {
+    mb_store_t *reader = s_reader(self, err);
+    if (!reader) return err ? err->code : MB_EIO;
+    /* one read transaction = one snapshot for every lookup of this search */
+    mb_store_read_begin(reader);
+    int rc = s_query(self, q, results, err);
+    mb_store_read_end(reader);
+    return rc;
+}
+
+static int s_query(mb_index_t *self, const mb_query_t *q, json_t **results,
                    mb_err_t *err) {
     *results = NULL;
     if (q->k <= 0 || q->k > MB_INDEX_MAX_K)
@@ -514,19 +625,24 @@ int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
 json_t *mb_index_stats(mb_index_t *self) {
     struct stat st;
     int64_t file = stat(self->faiss_path, &st) == 0 ? (int64_t)st.st_size : 0;
+    mb_store_t *r = s_reader(self, NULL);
+    if (!r) r = self->store; /* cannot open a reader: fall back (rare) */
+    pthread_rwlock_rdlock(&self->vlock);
     int untrained = mb_vindex_untrained(self->vindex);
+    int64_t vectors = mb_vindex_count(self->vindex),
+            stale = mb_vindex_stale(self->vindex);
+    int64_t train_at = untrained ? mb_vindex_min_train(self->vindex) : 0;
+    pthread_rwlock_unlock(&self->vlock);
     /* A FAISS index's serialised size is close to its size in memory, so the
      * file of the last save stands in for memory use. */
-    return json_pack(
-        "{s:I, s:I, s:I, s:I, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "documents",
-        (json_int_t)mb_store_count_docs(self->store), "chunks",
-        (json_int_t)mb_store_count_chunks(self->store), "vectors",
-        (json_int_t)mb_vindex_count(self->vindex), "stale",
-        (json_int_t)mb_vindex_stale(self->vindex), "dim", self->dim, "index_type",
-        self->factory, "trained", !untrained, "serving",
-        untrained ? "Flat (until trained)" : self->factory, "train_at",
-        (json_int_t)(untrained ? mb_vindex_min_train(self->vindex) : 0), "generation",
-        (json_int_t)mb_store_meta_int(self->store, "generation", 0), "store_bytes",
-        (json_int_t)mb_store_disk_bytes(self->store), "index_file_bytes",
-        (json_int_t)file, "memory_bytes_estimate", (json_int_t)file);
+    return json_pack("{s:I, s:I, s:I, s:I, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I}",
+                     "documents", (json_int_t)mb_store_count_docs(r), "chunks",
+                     (json_int_t)mb_store_count_chunks(r), "vectors", (json_int_t)vectors,
+                     "stale", (json_int_t)stale, "dim", self->dim, "index_type",
+                     self->factory, "trained", !untrained, "serving",
+                     untrained ? "Flat (until trained)" : self->factory, "train_at",
+                     (json_int_t)train_at, "generation",
+                     (json_int_t)mb_store_meta_int(r, "generation", 0), "store_bytes",
+                     (json_int_t)mb_store_disk_bytes(r), "index_file_bytes",
+                     (json_int_t)file, "memory_bytes_estimate", (json_int_t)file);
 }

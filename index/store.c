@@ -226,6 +226,14 @@ int mb_store_commit(mb_store_t *self, mb_err_t *err) {
                : s_db_err(self, err, "cannot commit");
 }
 
+void mb_store_read_begin(mb_store_t *self) {
+    sqlite3_exec(self->db, "BEGIN", NULL, NULL, NULL);
+}
+
+void mb_store_read_end(mb_store_t *self) {
+    sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL);
+}
+
 void mb_store_rollback(mb_store_t *self) {
     self->seq = -1;
     sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);

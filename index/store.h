@@ -34,6 +34,9 @@ int64_t mb_store_disk_bytes(mb_store_t *self);
 int mb_store_begin(mb_store_t *self, mb_err_t *err);
 int mb_store_commit(mb_store_t *self, mb_err_t *err);
 void mb_store_rollback(mb_store_t *self);
+/* A read transaction: every statement until read_end sees one snapshot. */
+void mb_store_read_begin(mb_store_t *self);
+void mb_store_read_end(mb_store_t *self);
 
 /* 1 and *row/hash (caller's 80-byte buffer) if the document exists, 0 if not,
  * negative on error. */

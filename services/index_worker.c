@@ -8,6 +8,7 @@
  * The FAISS file is saved after writes go quiet and on shutdown; a crash in
  * between is repaired from the store on the next start (see index.h).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@
 
 static const char *s_usage =
     "usage: moebus index --domain NAME [--home DIR] [--endpoint E]\n"
+    "Environment: MOEBUS_INDEX_THREADS (default 2) threads serve requests in\n"
+    "parallel: searches run side by side, writes one at a time.\n"
     "\n"
     "Serves index.NAME on the bus: the domain's document store (SQLite) and\n"
     "vector index (FAISS) under HOME/domains/NAME.\n"
@@ -34,8 +37,8 @@ static const char *s_usage =
     "tcp://127.0.0.1:5555)\n";
 
 typedef struct {
-    mb_index_t *index;
-    int64_t last_write_ms;
+    mb_index_t *index; /* thread-safe: searches in parallel, one writer */
+    _Atomic int64_t last_write_ms;
 } state_t;
 
 static mb_body_t *s_add(state_t *st, mb_body_t *req) {
@@ -316,7 +319,10 @@ int mb_index_main(int argc, char **argv) {
     }
     char service[128];
     snprintf(service, sizeof service, "index.%s", domain);
-    rc = mb_svc_run(endpoint, service, s_handle, s_idle, &st);
+    int threads =
+        getenv("MOEBUS_INDEX_THREADS") ? atoi(getenv("MOEBUS_INDEX_THREADS")) : 2;
+    if (threads < 1 || threads > 64) threads = 2;
+    rc = mb_svc_run_threads(endpoint, service, s_handle, s_idle, &st, threads);
     mb_index_close(&st.index); /* saves */
     return rc;
 }

@@ -2,6 +2,7 @@
 #include "svc.h"
 
 #include <czmq.h>
+#include <pthread.h>
 #include <getopt.h>
 #include <string.h>
 
@@ -94,4 +95,39 @@ usage:
     fputs(usage, stderr);
     *done = 1;
     return 2;
+}
+
+typedef struct {
+    const char *endpoint, *service;
+    mb_svc_handler_fn *handler;
+    mb_svc_idle_fn *idle;
+    void *state;
+    int rc;
+} svc_thread_t;
+
+static void *s_svc_thread(void *arg) {
+    svc_thread_t *t = arg;
+    t->rc = mb_svc_run(t->endpoint, t->service, t->handler, t->idle, t->state);
+    return NULL;
+}
+
+int mb_svc_run_threads(const char *endpoint, const char *service,
+                       mb_svc_handler_fn *handler, mb_svc_idle_fn *idle, void *state,
+                       int threads) {
+    if (threads <= 1) return mb_svc_run(endpoint, service, handler, idle, state);
+    svc_thread_t *t = calloc((size_t)threads, sizeof *t);
+    pthread_t *ids = calloc((size_t)threads, sizeof *ids);
+    for (int i = 0; i < threads; i++) {
+        t[i] = (svc_thread_t){endpoint, service, handler, i == 0 ? idle : NULL, state, 0};
+        if (i > 0) pthread_create(&ids[i], NULL, s_svc_thread, &t[i]);
+    }
+    s_svc_thread(&t[0]); /* the first serves on this thread */
+    int rc = t[0].rc;
+    for (int i = 1; i < threads; i++) {
+        pthread_join(ids[i], NULL);
+        if (t[i].rc) rc = t[i].rc;
+    }
+    free(t);
+    free(ids);
+    return rc;
 }

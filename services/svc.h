@@ -38,6 +38,13 @@ typedef struct {
 int mb_svc_parse(int argc, char **argv, const char *usage, int want_domain,
                  mb_svc_opts_t *o, int *done);
 
+/* Like mb_svc_run with `threads` workers in parallel, each its own thread and
+ * MDP worker (the broker balances between them). The handler must be
+ * thread-safe; idle runs on the first thread only. */
+int mb_svc_run_threads(const char *endpoint, const char *service,
+                       mb_svc_handler_fn *handler, mb_svc_idle_fn *idle, void *state,
+                       int threads);
+
 /* Common "--help" check: prints usage and returns 1 when argv asks for it. */
 int mb_svc_wants_help(int argc, char **argv, const char *usage);
 
