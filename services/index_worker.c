@@ -202,7 +202,12 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     json_t *j = mb_body_json(req);
     int dim = mb_index_dim(st->index);
     mb_query_t q = {.k = 10, .rrf_k = 60, .alpha = 0.5};
-    int mode = mb_search_mode_parse(mb_json_str(j, "mode", "dense"));
+    /* Default: hybrid when the request has both a query text and a vector,
+     * else whichever channel it has the input for. */
+    int has_text = json_is_string(json_object_get(j, "query"));
+    const char *dflt =
+        mb_body_vector_frames(req) > 0 ? (has_text ? "hybrid" : "dense") : "lexical";
+    int mode = mb_search_mode_parse(mb_json_str(j, "mode", dflt));
     if (mode < 0)
         return mb_body_error(MB_EBADREQ, "\"mode\" must be dense, lexical or hybrid");
     q.mode = (mb_search_mode_t)mode;

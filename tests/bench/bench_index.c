@@ -9,7 +9,12 @@
  * chunks/s, the ratios, and HNSW32's recall@10 against exact Flat results.
  * Figures, not a test; CI runs it with --quick.
  *
- * usage: bench_index [N] [--quick]
+ * Then the same index served by a real `moebus broker` + `moebus index`
+ * process: search latency over the bus, and what the bus adds. And once on a
+ * real corpus (../shared/data/dict/english through the builtin embedder),
+ * skipped with a message where the data is absent.
+ *
+ * usage: bench_index MOEBUS_BINARY [N] [--quick]
  */
 #include <faiss/c_api/AutoTune_c.h>
 #include <faiss/c_api/Index_c.h>
@@ -20,7 +25,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "embed.h"
+#include "home.h"
 #include "index.h"
+#include "mb_client.h"
+#include "reader.h"
 
 #define DIM 256
 #define K 10
@@ -108,11 +121,70 @@ static void s_raw(const char *type, const float *x, size_t n, const float *q, in
 
 static double s_recall(const int64_t *exact, const int64_t *got, int nq);
 
+static const char *s_moebus_bin;
+
+/* Serves home's "bench" domain with real processes and times nq searches
+ * through the broker. */
+static void s_bus(const char *home, const float *q, int nq, fig_t *f) {
+    const char *ep = "tcp://127.0.0.1:27511";
+    pid_t b = fork();
+    if (b == 0) {
+        execl(s_moebus_bin, "moebus", "broker", "--endpoint", ep, (char *)NULL);
+        _exit(127);
+    }
+    pid_t w = fork();
+    if (w == 0) {
+        setenv("MOEBUS_LOG", "warn", 1);
+        execl(s_moebus_bin, "moebus", "index", "--domain", "bench", "--home", home,
+              "--endpoint", ep, (char *)NULL);
+        _exit(127);
+    }
+    mb_client_t *c = mb_client_new(ep, NULL);
+    for (int i = 0; i < 600; i++) { /* loading 100k vectors takes a moment */
+        mb_body_t *req = mb_body_new(json_pack("{s:s}", "service", "index.bench")),
+                  *r = NULL;
+        mb_client_call(c, "mmi.service", &req, &r, 500, NULL);
+        int live = r && json_is_true(json_object_get(mb_body_json(r), "live"));
+        mb_body_destroy(&r);
+        if (live) break;
+        usleep(100000);
+    }
+    double *us = malloc((size_t)nq * sizeof *us);
+    for (int i = -20; i < nq; i++) {
+        const float *v = q + (size_t)(i < 0 ? 0 : i) * DIM;
+        mb_body_t *req = mb_body_new(json_pack("{s:s, s:s, s:i, s:i}", "op", "search",
+                                               "mode", "dense", "k", K, "dim", DIM)),
+                  *r = NULL;
+        mb_body_add_vectors(req, v, DIM);
+        double t0 = s_now_us();
+        if (mb_client_call(c, "index.bench", &req, &r, 30000, NULL) != 0) {
+            fprintf(stderr, "bench: search over the bus failed\n");
+            exit(1);
+        }
+        if (i >= 0) us[i] = s_now_us() - t0;
+        mb_body_destroy(&r);
+    }
+    s_lat(us, nq, f);
+    free(us);
+    mb_client_destroy(&c);
+    kill(w, SIGTERM);
+    waitpid(w, NULL, 0);
+    kill(b, SIGTERM);
+    waitpid(b, NULL, 0);
+}
+
 static void s_moebus(const char *type, const float *x, size_t n, const float *q, int nq,
-                     int64_t *labels_out, const int64_t *sweep_exact, fig_t *f) {
-    char dir[] = "/tmp/mb-bench-index-XXXXXX";
-    if (!mkdtemp(dir)) exit(1);
+                     int64_t *labels_out, const int64_t *sweep_exact, fig_t *f,
+                     fig_t *bus) {
+    char home[] = "/tmp/mb-bench-index-XXXXXX";
+    if (!mkdtemp(home)) exit(1);
     mb_err_t err;
+    if (mb_catalog_domain_add(home, "bench", "builtin", DIM, type, &err) != 0) {
+        fprintf(stderr, "bench: %s\n", err.msg);
+        exit(1);
+    }
+    char dir[512];
+    mb_home_domain_dir(home, "bench", dir, sizeof dir);
     mb_index_t *ix = mb_index_open(dir, DIM, type, &err);
     if (!ix) {
         fprintf(stderr, "bench: %s\n", err.msg);
@@ -184,8 +256,9 @@ static void s_moebus(const char *type, const float *x, size_t n, const float *q,
     }
     free(us);
     mb_index_close(&ix);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (bus) s_bus(home, q, nq, bus);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
     if (system(cmd) != 0) fprintf(stderr, "bench: cannot remove %s\n", dir);
 }
 
@@ -201,28 +274,16 @@ static double s_recall(const int64_t *exact, const int64_t *got, int nq) {
     return (double)hit / (double)(nq * K);
 }
 
-int main(int argc, char **argv) {
-    int quick = argc > 1 && strcmp(argv[argc - 1], "--quick") == 0;
-    size_t n =
-        quick ? 5000 : (argc > 1 && atol(argv[1]) > 0 ? (size_t)atol(argv[1]) : 100000);
-    int nq = quick ? 100 : 1000;
-    float *x = malloc(n * DIM * sizeof *x), *q = malloc((size_t)nq * DIM * sizeof *q);
-    s_unit_vectors(x, n);
-    s_unit_vectors(q, (size_t)nq);
+static void s_suite(const float *x, size_t n, const float *q, int nq, int bus) {
     int64_t *exact = malloc((size_t)nq * K * sizeof *exact);
     int64_t *got = malloc((size_t)nq * K * sizeof *got);
-    printf("bench_index: %zu random unit vectors x %d dims, %d queries, k=%d, one query "
-           "at a "
-           "time, OMP_NUM_THREADS=%s\n\n",
-           n, DIM, nq, K,
-           getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)");
     printf("%-8s %-7s %12s %12s %10s %14s\n", "type", "path", "median(us)", "p99(us)",
            "QPS", "ingest(ch/s)");
     const char *types[2] = {"Flat", "HNSW32"};
     for (int t = 0; t < 2; t++) {
-        fig_t raw, mb;
+        fig_t raw, mb, b = {0};
         s_raw(types[t], x, n, q, nq, t == 0 ? exact : got, &raw);
-        s_moebus(types[t], x, n, q, nq, got, t == 1 ? exact : NULL, &mb);
+        s_moebus(types[t], x, n, q, nq, got, t == 1 ? exact : NULL, &mb, bus ? &b : NULL);
         printf("%-8s %-7s %12.0f %12.0f %10.0f %14.0f\n", types[t], "raw", raw.median,
                raw.p99, raw.qps, raw.ingest);
         printf("%-8s %-7s %12.0f %12.0f %10.0f %14.0f\n", types[t], "moebus", mb.median,
@@ -232,21 +293,96 @@ int main(int argc, char **argv) {
                "moebus)\n",
                types[t], "ratio", mb.median / raw.median, mb.p99 / raw.p99,
                raw.qps / mb.qps, raw.ingest / mb.ingest);
-        if (t == 0) {
-            /* moebus Flat must agree with raw Flat (exact search) */
+        if (bus)
+            printf("%-8s %-7s %12.0f %12.0f %10.0f   bus adds %.0f us (median) to the "
+                   "worker's "
+                   "search\n",
+                   types[t], "bus", b.median, b.p99, b.qps, b.median - mb.median);
+        if (t == 0)
             printf("%-8s recall@10 of moebus Flat vs raw Flat: %.4f\n", "",
                    s_recall(exact, got, nq));
-        } else {
-            printf("%-8s recall@10 vs exact Flat at efSearch 64: %.4f\n", "",
+        else
+            printf("%-8s recall@10 vs exact Flat at the default efSearch: %.4f\n", "",
                    s_recall(exact, got, nq));
-        }
     }
+    free(exact);
+    free(got);
+}
+
+/* BEIR corpus/queries through the builtin embedder. */
+typedef struct {
+    mb_embed_t *emb;
+    float *x;
+    size_t n, cap;
+} real_t;
+
+static int s_real_doc(void *arg, const mb_rdoc_t *d) {
+    real_t *r = arg;
+    if (r->n == r->cap) return 1;
+    const char *t[1] = {d->text};
+    mb_embed_batch(r->emb, t, 1, r->x + r->n * DIM, NULL);
+    r->n++;
+    return 0;
+}
+
+static void s_real(int quick) {
+    const char *roots[] = {getenv("MOEBUS_SHARED_DATA"), "../shared/data",
+                           "../../shared/data", "../../../shared/data"};
+    char corpus[512] = "", queries[512];
+    for (size_t i = 0; i < sizeof roots / sizeof *roots; i++) {
+        if (!roots[i]) continue;
+        snprintf(corpus, sizeof corpus, "%s/dict/english/corpus.jsonl.gz", roots[i]);
+        snprintf(queries, sizeof queries, "%s/dict/english/queries.jsonl.gz", roots[i]);
+        if (access(corpus, R_OK) == 0) break;
+        corpus[0] = 0;
+    }
+    if (!*corpus) {
+        printf("\nreal corpus: SKIPPED (no ../shared/data/dict/english; set "
+               "MOEBUS_SHARED_DATA)\n");
+        return;
+    }
+    real_t docs = {mb_embed_new("builtin", DIM, NULL), NULL, 0, quick ? 2000 : 100000};
+    docs.x = malloc(docs.cap * DIM * sizeof(float));
+    char *p1[1] = {corpus};
+    mb_reader_stats_t st;
+    mb_reader_run(p1, 1, s_real_doc, &docs, &st);
+    real_t qs = {docs.emb, malloc(1000 * DIM * sizeof(float)), 0, quick ? 100 : 1000};
+    char *p2[1] = {queries};
+    mb_reader_run(p2, 1, s_real_doc, &qs, &st);
+    printf(
+        "\nreal corpus: %s, %zu documents and %zu queries through the builtin embedder\n",
+        corpus, docs.n, qs.n);
+    s_suite(docs.x, docs.n, qs.x, (int)qs.n, 0);
+    mb_embed_destroy(&docs.emb);
+    free(docs.x);
+    free(qs.x);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_index MOEBUS_BINARY [N] [--quick]\n");
+        return 2;
+    }
+    s_moebus_bin = argv[1];
+    int quick = strcmp(argv[argc - 1], "--quick") == 0;
+    size_t n =
+        quick ? 5000 : (argc > 2 && atol(argv[2]) > 0 ? (size_t)atol(argv[2]) : 100000);
+    int nq = quick ? 100 : 1000;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    float *x = malloc(n * DIM * sizeof *x), *q = malloc((size_t)nq * DIM * sizeof *q);
+    s_unit_vectors(x, n);
+    s_unit_vectors(q, (size_t)nq);
+    printf("bench_index: %zu random unit vectors x %d dims, %d queries, k=%d, one query "
+           "at a "
+           "time, OMP_NUM_THREADS=%s\n\n",
+           n, DIM, nq, K,
+           getenv("OMP_NUM_THREADS") ? getenv("OMP_NUM_THREADS") : "(unset)");
+    s_suite(x, n, q, nq, 1);
+    s_real(quick);
     printf("\ntargets: moebus search path <= 1.25x raw FAISS; HNSW32 recall@10 >= 0.95; "
            "ingest "
            ">= 5000 chunks/s\n");
     free(x);
     free(q);
-    free(exact);
-    free(got);
     return 0;
 }
