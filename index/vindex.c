@@ -19,7 +19,7 @@
 /* Defaults chosen for recall: FAISS's own (nprobe 1, efSearch 16) trade far
  * too much recall for speed for a retrieval service. */
 #define MB_DEFAULT_NPROBE 32
-#define MB_DEFAULT_EFSEARCH 64
+#define MB_DEFAULT_EFSEARCH 128
 
 struct mb_vindex_t {
     FaissIndex *main;     /* IDMap2,<factory>, or <factory> for IVF types */

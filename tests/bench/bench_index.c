@@ -94,7 +94,8 @@ static void s_raw(const char *type, const float *x, size_t n, const float *q, in
     if (strstr(type, "HNSW")) {
         FaissParameterSpace *ps = NULL;
         faiss_ParameterSpace_new(&ps);
-        faiss_ParameterSpace_set_index_parameter(ps, idx, "efSearch", 64); /* as moebus */
+        faiss_ParameterSpace_set_index_parameter(ps, idx, "efSearch",
+                                                 128); /* as moebus */
         faiss_ParameterSpace_free(ps);
     }
     int64_t *ids = malloc(n * sizeof *ids);
@@ -120,6 +121,14 @@ static void s_raw(const char *type, const float *x, size_t n, const float *q, in
 }
 
 static double s_recall(const int64_t *exact, const int64_t *got, int nq);
+
+/* The doc ids (numbers here) of a result list, -1 past its end. */
+static void s_labels(json_t *r, int64_t *out) {
+    for (int j = 0; j < K; j++) {
+        json_t *hit = json_array_get(r, (size_t)j);
+        out[j] = hit ? atoll(json_string_value(json_object_get(hit, "doc_id"))) : -1;
+    }
+}
 
 static const char *s_moebus_bin;
 
@@ -218,11 +227,7 @@ static void s_moebus(const char *type, const float *x, size_t n, const float *q,
         double s = s_now_us();
         mb_index_query(ix, &mq, &r, &err);
         us[i] = s_now_us() - s;
-        for (int j = 0; j < K; j++) {
-            json_t *hit = json_array_get(r, (size_t)j);
-            labels_out[(size_t)i * K + j] =
-                hit ? atoll(json_string_value(json_object_get(hit, "doc_id"))) : -1;
-        }
+        s_labels(r, labels_out + (size_t)i * K);
         json_decref(r);
     }
     s_lat(us, nq, f);
@@ -239,12 +244,7 @@ static void s_moebus(const char *type, const float *x, size_t n, const float *q,
                 double s = s_now_us();
                 mb_index_query(ix, &mq, &r, &err);
                 us[i] = s_now_us() - s;
-                for (int j = 0; j < K; j++) {
-                    json_t *hit = json_array_get(r, (size_t)j);
-                    lab[(size_t)i * K + j] =
-                        hit ? atoll(json_string_value(json_object_get(hit, "doc_id")))
-                            : -1;
-                }
+                s_labels(r, lab + (size_t)i * K);
                 json_decref(r);
             }
             fig_t fe;

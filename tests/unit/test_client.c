@@ -33,19 +33,24 @@ static zframe_t *s_take(zsock_t *router, json_int_t *id) {
     return who;
 }
 
-static void s_answer(zsock_t *router, zframe_t *who, json_int_t id, const char *tag) {
+/* Sends a FINAL reply with the given JSON body to client `who`. */
+static void s_reply(zsock_t *router, zframe_t *who, const char *body) {
     zmsg_t *m = zmsg_new();
     zframe_t *w = zframe_dup(who);
     zmsg_append(m, &w);
     zmsg_addstr(m, MB_MDPC);
     zmsg_addmem(m, (char[]){MB_MDPC_FINAL}, 1);
     zmsg_addstr(m, "svc");
+    zmsg_addstr(m, body);
+    zmsg_send(&m, router);
+}
+
+static void s_answer(zsock_t *router, zframe_t *who, json_int_t id, const char *tag) {
     json_t *j = json_pack("{s:b, s:I, s:s}", "ok", 1, "id", id, "tag", tag);
     char *s = json_dumps(j, 0);
-    zmsg_addstr(m, s);
+    s_reply(router, who, s);
     free(s);
     json_decref(j);
-    zmsg_send(&m, router);
 }
 
 static void test_call_times_out_on_deadline(void **state) {
@@ -132,19 +137,12 @@ static void test_error_reply_code(void **state) {
     int64_t id = mb_client_send(c, "svc", &req, NULL);
     json_int_t seen;
     zframe_t *who = s_take(router, &seen);
-    zmsg_t *m = zmsg_new();
-    zframe_t *w = zframe_dup(who);
-    zmsg_append(m, &w);
-    zmsg_addstr(m, MB_MDPC);
-    zmsg_addmem(m, (char[]){MB_MDPC_FINAL}, 1);
-    zmsg_addstr(m, "svc");
     char body[200];
     snprintf(body, sizeof body,
              "{\"ok\":false,\"id\":%lld,\"error\":{\"code\":\"unavailable\",\"message\":"
              "\"m\"}}",
              (long long)id);
-    zmsg_addstr(m, body);
-    zmsg_send(&m, router);
+    s_reply(router, who, body);
     assert_int_equal(mb_client_gather(c, &id, 1, &reply, mb_clock_ms() + 1000), 1);
     mb_err_t err;
     assert_int_equal(mb_body_status(reply, &err), MB_EUNAVAIL);
