@@ -399,10 +399,17 @@ static void s_filter_bind(sqlite3_stmt *s, const mb_filter_t *f) {
 
 struct mb_lookup_t {
     sqlite3_stmt *st;
+    mb_store_t *plain; /* no filter: the store's persistent statement serves */
 };
 
 mb_lookup_t *mb_store_lookup_new(mb_store_t *self, const mb_filter_t *filter,
                                  mb_err_t *err) {
+    if (!filter) {
+        /* the common case: nothing to prepare per search */
+        mb_lookup_t *lk = calloc(1, sizeof *lk);
+        lk->plain = self;
+        return lk;
+    }
     char *cond = s_filter_sql(filter);
     char *sql = sqlite3_mprintf("SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c "
                                 "JOIN documents d ON d.id = c.doc "
@@ -422,6 +429,7 @@ mb_lookup_t *mb_store_lookup_new(mb_store_t *self, const mb_filter_t *filter,
 }
 
 json_t *mb_store_lookup(mb_lookup_t *self, int64_t id) {
+    if (self->plain) return mb_store_chunk_json(self->plain, id);
     sqlite3_bind_int64(self->st, 1, id);
     json_t *out = NULL;
     if (sqlite3_step(self->st) == SQLITE_ROW) {
@@ -437,7 +445,7 @@ json_t *mb_store_lookup(mb_lookup_t *self, int64_t id) {
 
 void mb_store_lookup_destroy(mb_lookup_t **self_p) {
     if (!self_p || !*self_p) return;
-    sqlite3_finalize((*self_p)->st);
+    if ((*self_p)->st) sqlite3_finalize((*self_p)->st);
     free(*self_p);
     *self_p = NULL;
 }
