@@ -18,6 +18,10 @@ static void s_on_signal(int sig) {
 
 void mb_svc_signals(void) {
     zsys_handler_set(NULL);
+    /* CZMQ initialises itself lazily on the first socket, and that is not
+     * thread-safe: two threads creating their first sockets together trip an
+     * assertion in zsys. Initialise here, on the main thread, before any. */
+    zsys_init();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;
