@@ -76,7 +76,7 @@ typedef struct {
 /* Per-search FAISS parameters (a request may override the defaults). */
 typedef struct {
     int nprobe;   /* IVF lists to probe; 0: default (32) */
-    int efsearch; /* HNSW candidate list size; 0: default (128) */
+    int efsearch; /* HNSW candidate list size; 0: default (256) */
 } mb_search_params_t;
 
 typedef enum { MB_MODE_DENSE, MB_MODE_LEXICAL, MB_MODE_HYBRID } mb_search_mode_t;

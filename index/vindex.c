@@ -17,9 +17,11 @@
 #include <unistd.h>
 
 /* Defaults chosen for recall: FAISS's own (nprobe 1, efSearch 16) trade far
- * too much recall for speed for a retrieval service. */
+ * too much recall for speed for a retrieval service. efSearch 256 is the
+ * smallest that reached recall@10 >= 0.95 on a real corpus in bench_index
+ * (dict/english, 8,000 entries: 128 gave 0.886, 256 gave 0.953). */
 #define MB_DEFAULT_NPROBE 32
-#define MB_DEFAULT_EFSEARCH 128
+#define MB_DEFAULT_EFSEARCH 256
 
 struct mb_vindex_t {
     FaissIndex *main;     /* IDMap2,<factory>, or <factory> for IVF types */

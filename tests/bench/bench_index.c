@@ -147,7 +147,7 @@ static void s_raw_same(const char *path, const char *type, const float *q, int n
     FaissParameterSpace *ps = NULL;
     faiss_ParameterSpace_new(&ps);
     if (strstr(type, "HNSW"))
-        faiss_ParameterSpace_set_index_parameter(ps, idx, "efSearch", 128);
+        faiss_ParameterSpace_set_index_parameter(ps, idx, "efSearch", 256);
     faiss_ParameterSpace_free(ps);
     double *us = malloc((size_t)nq * sizeof *us);
     float scores[K];
@@ -335,7 +335,7 @@ static void s_suite(const float *x, size_t n, const float *q, int nq, int bus) {
             printf("%-8s recall@10 of moebus Flat vs raw Flat: %.4f\n", "",
                    s_recall(exact, got, nq));
         else
-            printf("%-8s recall@10 vs exact Flat at the default efSearch (128): %.4f\n",
+            printf("%-8s recall@10 vs exact Flat at the default efSearch (256): %.4f\n",
                    "", s_recall(exact, got, nq));
     }
     free(exact);
