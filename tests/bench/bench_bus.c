@@ -202,7 +202,8 @@ int main(int argc, char **argv) {
     int n = quick ? 500 : (argc > 2 && atoi(argv[2]) > 0 ? atoi(argv[2]) : 20000);
     int window = 64, runs = quick ? 1 : 5;
     zsys_handler_set(NULL);
-    zsys_init(); /* before any thread creates a socket: zsys's lazy init is not thread-safe */
+    zsys_init(); /* before any thread creates a socket: zsys's lazy init is not
+                    thread-safe */
 
     pid_t broker = fork();
     if (broker == 0) {
