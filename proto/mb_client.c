@@ -8,14 +8,7 @@
 struct mb_client_t {
     zsock_t *sock;
     int64_t next_id;
-    mb_client_idle_fn *idle;
-    void *idle_arg;
 };
-
-void mb_client_set_idle(mb_client_t *self, mb_client_idle_fn *fn, void *arg) {
-    self->idle = fn;
-    self->idle_arg = arg;
-}
 
 mb_client_t *mb_client_new(const char *endpoint, mb_err_t *err) {
     mb_client_t *self = calloc(1, sizeof *self);
@@ -100,10 +93,6 @@ int mb_client_gather(mb_client_t *self, const int64_t *ids, size_t n, mb_body_t 
     while (got < n) {
         int64_t left = deadline_ms - mb_clock_ms();
         if (left < 0) break;
-        if (self->idle) {
-            self->idle(self->idle_arg);
-            if (left > 100) left = 100;
-        }
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};
         int rc = zmq_poll(&item, 1, (long)left);
         if (rc < 0) break; /* interrupted */

@@ -39,11 +39,4 @@ int64_t mb_client_send(mb_client_t *self, const char *service, mb_body_t **reque
 int mb_client_gather(mb_client_t *self, const int64_t *ids, size_t n, mb_body_t **replies,
                      int64_t deadline_ms);
 
-/* Sets a function the client calls at least every 100 ms while it waits in
- * mb_client_call/mb_client_gather. A worker that is itself a client (the
- * gate fanning out) passes one that calls mb_worker_heartbeat, so the broker
- * does not take it for dead while it waits on others. */
-typedef void(mb_client_idle_fn)(void *arg);
-void mb_client_set_idle(mb_client_t *self, mb_client_idle_fn *fn, void *arg);
-
 #endif

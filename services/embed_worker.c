@@ -56,13 +56,8 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     float *out = malloc(n * (size_t)dim * sizeof *out);
     mb_err_t err;
     mb_body_t *reply;
-    /* Embed in slices so heartbeats keep flowing on very large batches. */
-    int rc = 0;
-    for (size_t at = 0; at < n && rc == 0; at += 256) {
-        size_t m = n - at < 256 ? n - at : 256;
-        rc = mb_embed_batch(emb, tv + at, m, out + at * (size_t)dim, &err);
-        mb_worker_heartbeat(worker);
-    }
+    /* Long batches are fine: the worker's pulse thread keeps heartbeating. */
+    int rc = mb_embed_batch(emb, tv, n, out, &err);
     if (rc != 0) {
         reply = mb_body_error(rc, "%s", err.msg);
     } else {
