@@ -7,8 +7,8 @@
  * token matter for short texts: with one bucket, a single collision between
  * two unrelated words makes a 3-word definition look like a strong match;
  * with four, a spurious match needs several independent collisions. No IDF: it needs no
- * fitting and is deterministic across processes and machines. The fitted LSA
- * expert (issue 4) replaces it behind the same interface. */
+ * fitting and is deterministic across processes and machines: the `hash`
+ * backend, for tests and domains too small to fit the builtin LSA expert. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,8 +70,9 @@ void *mb_embed_hash_new(int dim, mb_err_t *err) {
     return st;
 }
 
-static int s_batch(void *state, const char *const *texts, size_t n, float *out,
-                   mb_err_t *err) {
+static int s_batch(void *state, const char *const *texts, size_t n, mb_embed_kind_t kind,
+                   float *out, mb_err_t *err) {
+    (void)kind; /* queries and passages embed alike */
     hash_state_t *st = state;
     for (size_t t = 0; t < n; t++) {
         float *v = out + t * (size_t)st->dim;
@@ -114,4 +115,4 @@ static void s_destroy(void *state) {
     free(st);
 }
 
-const mb_embed_ops_t mb_embed_hash_ops = {"builtin-hash-v2", s_batch, s_destroy};
+const mb_embed_ops_t mb_embed_hash_ops = {"hash-v2", s_batch, s_destroy};

@@ -6,13 +6,17 @@
 
 typedef struct {
     const char *name;
-    int (*batch)(void *state, const char *const *texts, size_t n, float *out,
-                 mb_err_t *err);
+    int (*batch)(void *state, const char *const *texts, size_t n, mb_embed_kind_t kind,
+                 float *out, mb_err_t *err);
     void (*destroy)(void *state);
 } mb_embed_ops_t;
 
-/* builtin hashed-term backend */
+/* hashed-term backend */
 void *mb_embed_hash_new(int dim, mb_err_t *err);
 extern const mb_embed_ops_t mb_embed_hash_ops;
+
+/* OpenAI-compatible HTTP backend */
+void *mb_embed_http_new(const mb_expert_spec_t *spec, mb_err_t *err);
+extern const mb_embed_ops_t mb_embed_http_ops;
 
 #endif

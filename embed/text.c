@@ -4,6 +4,7 @@
 #include <libstemmer.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <utf8proc.h>
 
 struct mb_text_t {
@@ -103,4 +104,77 @@ int mb_text_tokenize(mb_text_t *self, const char *text, size_t len, mb_text_toke
         s_emit(self, (const char *)norm + start, (size_t)nlen - start, fn, arg);
     free(norm);
     return 0;
+}
+
+/* Function words skipped by initials ("Committee for Information" -> CI). */
+static int s_is_function_word(const char *w, size_t n) {
+    static const char *fw[] = {"a",   "an", "and", "at",  "by",  "de",  "der",  "des",
+                               "die", "du", "et",  "for", "in",  "la",  "le",   "of",
+                               "on",  "or", "the", "to",  "und", "von", "with", "zur"};
+    for (size_t i = 0; i < sizeof fw / sizeof *fw; i++)
+        if (strlen(fw[i]) == n && strncasecmp(fw[i], w, n) == 0) return 1;
+    return 0;
+}
+
+enum { ACR_MAX = 16 };
+
+static void s_acr_emit(char *key, size_t n, mb_text_token_fn *fn, void *arg) {
+    if (n < 2 || n > ACR_MAX) return;
+    key[0] = '~';
+    key[n + 1] = 0;
+    fn(key, n + 1, arg);
+}
+
+static int s_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+void mb_text_acronyms(const char *text, size_t len, int is_query, mb_text_token_fn *fn,
+                      void *arg) {
+    char caps[ACR_MAX + 2], inits[ACR_MAX + 2], word[ACR_MAX + 2];
+    size_t nc = 0, ni = 0, nwords = 0;
+    for (size_t i = 0; i <= len;) {
+        char c = i < len ? text[i] : '.';
+        if (s_alnum(c)) {
+            size_t s = i;
+            while (i < len && s_alnum(text[i]))
+                i++;
+            size_t wl = i - s;
+            int allcaps = wl >= 2, upper = 0;
+            for (size_t k = s; k < i; k++) {
+                char ch = text[k];
+                if (ch >= 'a' && ch <= 'z') allcaps = 0;
+                if (((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')) &&
+                    nc < ACR_MAX + 1)
+                    caps[1 + nc++] = (char)(ch | (ch >= 'A' && ch <= 'Z' ? 0x20 : 0));
+                upper |= ch >= 'A' && ch <= 'Z';
+            }
+            (void)upper;
+            if ((is_query || allcaps) && wl <= ACR_MAX) {
+                for (size_t k = 0; k < wl; k++) {
+                    char ch = text[s + k];
+                    word[1 + k] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
+                }
+                s_acr_emit(word, wl, fn, arg);
+            }
+            if (!is_query && !s_is_function_word(text + s, wl) && ni < ACR_MAX + 1) {
+                char ch = text[s];
+                inits[1 + ni++] = (char)(ch >= 'A' && ch <= 'Z' ? ch | 0x20 : ch);
+            }
+            nwords++;
+            continue;
+        }
+        /* Phrase boundaries: anything but spaces, hyphens, slashes, '&', '+'. */
+        int joins = c == ' ' || c == '\n' || c == '\t' || c == '-' || c == '/' ||
+                    c == '&' || c == '+' || c == '\'';
+        if (!joins) {
+            if (!is_query && nwords >= 2) {
+                if (nc <= ACR_MAX) s_acr_emit(caps, nc, fn, arg);
+                if (ni <= ACR_MAX && (ni != nc || memcmp(caps + 1, inits + 1, ni) != 0))
+                    s_acr_emit(inits, ni, fn, arg);
+            }
+            nc = ni = nwords = 0;
+        }
+        i++;
+    }
 }

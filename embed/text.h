@@ -20,4 +20,13 @@ typedef void(mb_text_token_fn)(const char *tok, size_t len, void *arg);
 int mb_text_tokenize(mb_text_t *self, const char *text, size_t len, mb_text_token_fn *fn,
                      void *arg, mb_err_t *err);
 
+/* Acronym keys, "~" + lower-case letters, for matching an acronym to its
+ * expansion ("Public Remote-Access Computer Standards Association" -> the key
+ * of "PRACSA"). A passage offers, per phrase (text between punctuation), the
+ * upper-case letters and digits of the phrase and the initials of its
+ * content words, plus every all-capitals word; a query offers each of its
+ * words. ASCII only: acronyms are. */
+void mb_text_acronyms(const char *text, size_t len, int is_query, mb_text_token_fn *fn,
+                      void *arg);
+
 #endif

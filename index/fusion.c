@@ -91,6 +91,28 @@ json_t *mb_fusion_weighted(json_t *a, json_t *b, double alpha, int k) {
     return s_emit(all, n, k, 0);
 }
 
+json_t *mb_fusion_convex(json_t *dense, json_t *lexical, double alpha, int k) {
+    size_t cap =
+        (dense ? json_array_size(dense) : 0) + (lexical ? json_array_size(lexical) : 0);
+    fused_t *all = calloc(cap ? cap : 1, sizeof *all);
+    size_t n = 0, i;
+    json_t *hit;
+    if (dense) json_array_foreach(dense, i, hit) {
+            double v = json_number_value(json_object_get(hit, "score"));
+            all[s_entry(all, &n, NULL, hit, v)].fused += alpha * v;
+        }
+    double top = 0;
+    if (lexical) json_array_foreach(lexical, i, hit) {
+            double v = json_number_value(json_object_get(hit, "score"));
+            if (v > top) top = v;
+        }
+    if (lexical && top > 0) json_array_foreach(lexical, i, hit) {
+            double v = json_number_value(json_object_get(hit, "score")) / top;
+            all[s_entry(all, &n, NULL, hit, v)].fused += (1.0 - alpha) * v;
+        }
+    return s_emit(all, n, k, 0);
+}
+
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
                       int k, int rrf_k) {
     size_t cap = 0;

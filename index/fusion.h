@@ -21,4 +21,14 @@ json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nl
  * Returns a new array of at most k hits, best first, each with "score". */
 json_t *mb_fusion_weighted(json_t *a, json_t *b, double alpha, int k);
 
+/* Convex fusion of a dense and a lexical list: alpha * cosine + (1 - alpha)
+ * * BM25 / (the query's best BM25). Unlike min-max, the cosine keeps its
+ * absolute meaning (a weak best dense hit stays weak), and the lexical score
+ * is relative to the query's own best match, since BM25 has no fixed scale.
+ * A hit missing from a list counts 0 there. Scores stay in 0..1 whatever the
+ * corpus (BM25 of a tiny corpus can be ~1e-6), so when the gate merges
+ * domains a domain's lexical best match (>= 1 - alpha) outranks another's
+ * dense-only hits. */
+json_t *mb_fusion_convex(json_t *dense, json_t *lexical, double alpha, int k);
+
 #endif

@@ -105,7 +105,7 @@ static int s_build(mb_index_t *self, mb_vindex_t **out, mb_err_t *err) {
     *out = NULL;
     mb_vindex_t *fresh = mb_vindex_new(self->dim, self->factory, err);
     if (!fresh) return err ? err->code : MB_EINTERNAL;
-    int64_t chunks = mb_store_count_chunks(self->store);
+    int64_t chunks = mb_store_count_vectors(self->store);
     int64_t need = mb_vindex_min_train(fresh);
     int rc = 0;
     if (mb_vindex_untrained(fresh) && chunks >= need) {
@@ -148,7 +148,7 @@ static int s_rebuild(mb_index_t *self, mb_err_t *err) {
  * side) and switch; wlock held. */
 static int s_maybe_train(mb_index_t *self, mb_err_t *err) {
     if (!mb_vindex_untrained(self->vindex)) return 0;
-    if (mb_store_count_chunks(self->store) < mb_vindex_min_train(self->vindex)) return 0;
+    if (mb_store_count_vectors(self->store) < mb_vindex_min_train(self->vindex)) return 0;
     int rc = s_rebuild(self, err);
     if (rc == 0) mb_info("%s now serves searches", self->factory);
     return rc;
@@ -162,7 +162,7 @@ static int s_load_or_rebuild(mb_index_t *self, mb_err_t *err) {
     int fallback = (int)mb_store_meta_int(self->store, "faiss_fallback", 0);
     char ffactory[128];
     mb_store_meta_text(self->store, "faiss_factory", ffactory, sizeof ffactory);
-    int64_t chunks = mb_store_count_chunks(self->store);
+    int64_t chunks = mb_store_count_vectors(self->store);
     mb_err_t lerr;
     const char *why = NULL;
     if (*ffactory && strcmp(ffactory, self->factory) != 0) {
@@ -324,7 +324,12 @@ static int s_validate(const mb_index_t *self, const mb_doc_t *docs, size_t n,
             if (!d->chunks[c] || !*d->chunks[c])
                 return mb_err_set(err, MB_EBADREQ, "document %s chunk %zu has empty text",
                                   d->doc_id, c);
-        size_t nf = d->nchunks * (size_t)self->dim;
+        if (!d->vectors != !docs[0].vectors)
+            return mb_err_set(err, MB_EBADREQ,
+                              "documents %s and %s: either every document has vectors or "
+                              "none does",
+                              docs[0].doc_id, d->doc_id);
+        size_t nf = d->vectors ? d->nchunks * (size_t)self->dim : 0;
         for (size_t f = 0; f < nf; f++)
             if (!isfinite(d->vectors[f]))
                 return mb_err_set(err, MB_EBADREQ,
@@ -347,8 +352,29 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
     int64_t *old_ids = NULL;
     size_t nnew = 0, nold = 0, oldcap = 0;
 
+    int with_vectors = n > 0 && docs[0].vectors;
     pthread_mutex_lock(&self->wlock);
-    if ((rc = mb_store_begin(self->store, err)) != 0) goto unlock;
+    {
+        /* One expert per domain: a vector is only comparable with vectors of
+         * the same version. The first vectors a domain gets set it. */
+        char have[192];
+        mb_store_meta_text(self->store, "expert", have, sizeof have);
+        if (*have && with_vectors && strcmp(have, expert ? expert : "") != 0) {
+            rc = mb_err_set(err, MB_EVERSION,
+                            "vectors made by expert %s; the domain's expert is now %s: "
+                            "embed again",
+                            expert ? expert : "(none)", have);
+            goto unlock;
+        }
+        if (*have && !with_vectors && n > 0) {
+            rc = mb_err_set(err, MB_EVERSION,
+                            "the domain's expert %s is fitted: send vectors", have);
+            goto unlock;
+        }
+        if ((rc = mb_store_begin(self->store, err)) != 0) goto unlock;
+        if (!*have && with_vectors && expert && *expert)
+            rc = mb_store_meta_set_text(self->store, "expert", expert, err);
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         const mb_doc_t *d = &docs[i];
         int64_t row;
@@ -383,15 +409,19 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
                                       &row, err)) != 0)
             break;
         for (size_t c = 0; c < d->nchunks && rc == 0; c++) {
-            const float *v = d->vectors + c * (size_t)self->dim;
+            const float *v = d->vectors ? d->vectors + c * (size_t)self->dim : NULL;
+            int64_t id;
             rc = mb_store_chunk_insert(self->store, row, (int)c, d->chunks[c], v, expert,
-                                       &new_ids[nnew], err);
+                                       &id, err);
+            res->chunks++;
+            if (!v) continue; /* stored for lexical search only */
+            new_ids[nnew] = id;
             memcpy(new_vecs + nnew * (size_t)self->dim, v,
                    (size_t)self->dim * sizeof(float));
             nnew++;
         }
     }
-    if (rc == 0 && (nnew > 0 || nold > 0)) {
+    if (rc == 0 && (res->chunks > 0 || nold > 0)) {
         int64_t gen = mb_store_meta_int(self->store, "generation", 0) + 1;
         rc = mb_store_meta_set_int(self->store, "generation", gen, err);
     }
@@ -407,7 +437,6 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
     }
     /* Committed: the store is the truth now. Apply to FAISS; if that fails
      * the next open rebuilds from the store, so report but keep the data. */
-    res->chunks = nnew;
     if (nnew || nold) self->dirty = 1;
     pthread_rwlock_wrlock(&self->vlock);
     if ((rc = mb_vindex_remove(self->vindex, nold, old_ids, err)) >= 0)
@@ -431,10 +460,19 @@ static int s_dense(mb_index_t *self, const float *q, int k, const mb_filter_t *f
     *results = NULL;
     if (k <= 0 || k > MB_INDEX_MAX_K)
         return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
-    for (int i = 0; i < self->dim; i++)
+    double norm = 0;
+    for (int i = 0; i < self->dim; i++) {
         if (!isfinite(q[i]))
             return mb_err_set(err, MB_EBADREQ,
                               "query vector has a NaN or infinite component");
+        norm += (double)q[i] * q[i];
+    }
+    /* The zero vector (no word of the query is known to the expert) is
+     * equally far from everything: no dense hits rather than arbitrary ones. */
+    if (norm == 0) {
+        *results = json_array();
+        return 0;
+    }
     mb_store_t *reader = s_reader(self, err);
     if (!reader) return err ? err->code : MB_EIO;
     mb_lookup_t *lk = mb_store_lookup_new(reader, filter, err);
@@ -594,8 +632,8 @@ static int s_query(mb_index_t *self, const mb_query_t *q, json_t **results,
     if (q->k <= 0 || q->k > MB_INDEX_MAX_K)
         return mb_err_set(err, MB_EBADREQ, "k must be in 1..%d", MB_INDEX_MAX_K);
     int need_vec = q->mode != MB_MODE_LEXICAL, need_text = q->mode != MB_MODE_DENSE;
-    if (need_vec && !q->vector)
-        return mb_err_set(err, MB_EBADREQ, "dense and hybrid search need a query vector");
+    if (need_vec && !q->vector && q->mode == MB_MODE_DENSE)
+        return mb_err_set(err, MB_EBADREQ, "dense search needs a query vector");
     if (need_text && (!q->query || !*q->query))
         return mb_err_set(err, MB_EBADREQ,
                           "lexical and hybrid search need the query text");
@@ -604,21 +642,182 @@ static int s_query(mb_index_t *self, const mb_query_t *q, json_t **results,
     if (q->mode == MB_MODE_LEXICAL)
         return s_lexical(self, q->query, q->filter, q->k, results, err);
     /* Hybrid: fusion needs more than k candidates per channel to work with. */
-    int kc = q->k * 2 < 20 ? 20 : q->k * 2;
+    int kc = q->k * 2 < 50 ? 50 : q->k * 2;
     if (kc > MB_INDEX_MAX_K) kc = MB_INDEX_MAX_K;
     json_t *lists[2] = {NULL, NULL};
-    int rc = s_dense(self, q->vector, kc, q->filter, &q->params, &lists[0], err);
+    /* hybrid without a vector (the expert is not fitted yet): lexical only */
+    int rc = q->vector
+                 ? s_dense(self, q->vector, kc, q->filter, &q->params, &lists[0], err)
+                 : 0;
+    if (!lists[0]) lists[0] = json_array();
     if (rc == 0) rc = s_lexical(self, q->query, q->filter, kc, &lists[1], err);
     if (rc == 0) {
         s_tag(lists[0], "dense");
         s_tag(lists[1], "lexical");
-        *results =
-            q->fusion == MB_FUSION_WEIGHTED
-                ? mb_fusion_weighted(lists[0], lists[1], q->alpha, q->k)
-                : mb_fusion_rrf(lists, NULL, 2, q->k, q->rrf_k > 0 ? q->rrf_k : 60);
+        if (q->fusion == MB_FUSION_WEIGHTED)
+            *results = mb_fusion_weighted(lists[0], lists[1], q->alpha, q->k);
+        else if (q->fusion == MB_FUSION_RRF)
+            *results = mb_fusion_rrf(lists, NULL, 2, q->k, q->rrf_k > 0 ? q->rrf_k : 60);
+        else
+            *results = mb_fusion_convex(lists[0], lists[1], q->alpha, q->k);
     }
     json_decref(lists[0]);
     json_decref(lists[1]);
+    return rc;
+}
+
+void mb_index_expert(mb_index_t *self, char *buf, size_t bufsz) {
+    mb_store_t *r = s_reader(self, NULL);
+    if (!r) r = self->store;
+    mb_store_meta_text(r, "expert", buf, bufsz);
+}
+
+int mb_index_each_text(mb_index_t *self,
+                       int (*fn)(void *arg, int64_t id, const char *text), void *arg,
+                       mb_err_t *err) {
+    mb_store_t *r = s_reader(self, err);
+    if (!r) return err ? err->code : MB_EIO;
+    mb_store_read_begin(r); /* one snapshot */
+    int rc = mb_store_each_text(r, fn, arg, err);
+    mb_store_read_end(r);
+    return rc;
+}
+
+/* Embeds up to batch chunks that have no pending vector; wlock is taken
+ * for the two store steps only unless held (the final catch-up). Returns
+ * the number embedded (0: none left) or a negative error code. */
+static int64_t s_reembed_batch(mb_index_t *self, size_t batch, int held,
+                               mb_index_embed_fn *embed, void *arg, mb_vindex_t *into,
+                               mb_err_t *err) {
+    int64_t *ids = NULL;
+    char **texts = NULL;
+    size_t n = 0;
+    if (!held) pthread_mutex_lock(&self->wlock);
+    int rc = mb_store_unembedded(self->store, batch, &ids, &texts, &n, err);
+    if (!held) pthread_mutex_unlock(&self->wlock);
+    float *v = NULL;
+    if (rc == 0 && n > 0) {
+        v = malloc(n * (size_t)self->dim * sizeof *v);
+        rc = embed(arg, (const char *const *)texts, n, v, err);
+        for (size_t i = 0; rc == 0 && i < n * (size_t)self->dim; i++)
+            if (!isfinite(v[i]))
+                rc = mb_err_set(err, MB_EINTERNAL, "the expert produced a NaN");
+    }
+    if (rc == 0 && n > 0) {
+        if (!held) pthread_mutex_lock(&self->wlock);
+        if ((rc = mb_store_begin(self->store, err)) == 0) {
+            rc = mb_store_pending_put(self->store, n, ids, v, err);
+            if (rc == 0)
+                rc = mb_store_commit(self->store, err);
+            else
+                mb_store_rollback(self->store);
+        }
+        if (!held) pthread_mutex_unlock(&self->wlock);
+        if (rc == 0 && into) rc = mb_vindex_add(into, n, v, ids, err);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(ids);
+    free(v);
+    return rc != 0 ? -(int64_t)abs(rc) : (int64_t)n;
+}
+
+static int s_pending_add_cb(void *arg, size_t n, const int64_t *ids, const float *vecs,
+                            mb_err_t *err) {
+    return mb_vindex_add(arg, n, vecs, ids, err);
+}
+
+int mb_index_reembed(mb_index_t *self, const char *version, mb_index_embed_fn *embed,
+                     mb_index_progress_fn *progress, void *arg, volatile int *cancel,
+                     mb_err_t *err) {
+    enum { BATCH = 512 };
+    int rc = 0;
+    int64_t t0 = mb_clock_ms_index();
+    /* Resume only a run for the same expert version. */
+    pthread_mutex_lock(&self->wlock);
+    char was[192];
+    mb_store_meta_text(self->store, "pending_expert", was, sizeof was);
+    if (strcmp(was, version) != 0) {
+        if ((rc = mb_store_begin(self->store, err)) == 0) {
+            rc = mb_store_pending_clear(self->store, err);
+            if (rc == 0)
+                rc = mb_store_meta_set_text(self->store, "pending_expert", version, err);
+            if (rc == 0)
+                rc = mb_store_commit(self->store, err);
+            else
+                mb_store_rollback(self->store);
+        }
+    }
+    int64_t total = mb_store_count_chunks(self->store);
+    int64_t done = mb_store_count_pending(self->store);
+    pthread_mutex_unlock(&self->wlock);
+    if (rc != 0) return rc;
+    if (done > 0)
+        mb_info("re-embed to %s: resuming at %lld of %lld chunks", version,
+                (long long)done, (long long)total);
+    /* Phase 1: the bulk, writes interleaved. */
+    for (;;) {
+        if (cancel && *cancel) return mb_err_set(err, MB_EUNAVAIL, "re-embed cancelled");
+        int64_t got = s_reembed_batch(self, BATCH, 0, embed, arg, NULL, err);
+        if (got < 0) return (int)-got;
+        if (got == 0) break;
+        done += got;
+        if (progress) progress(arg, done, total > done ? total : done);
+    }
+    /* Phase 2: with writes held, catch up and build the new index. */
+    pthread_mutex_lock(&self->wlock);
+    mb_vindex_t *fresh = mb_vindex_new(self->dim, self->factory, err);
+    if (!fresh) {
+        pthread_mutex_unlock(&self->wlock);
+        return err ? err->code : MB_EINTERNAL;
+    }
+    int64_t got;
+    while ((got = s_reembed_batch(self, BATCH, 1, embed, arg, NULL, err)) > 0)
+        done += got;
+    if (got < 0) rc = (int)-got;
+    int64_t have = rc == 0 ? mb_store_count_pending(self->store) : 0;
+    int64_t need = mb_vindex_min_train(fresh);
+    if (rc == 0 && mb_vindex_untrained(fresh) && have >= need) {
+        /* train on the first vectors (pending is in id order: a spread of
+         * the corpus as it was ingested) */
+        sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
+                       .rng = 42,
+                       .dim = self->dim};
+        sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
+        rc = mb_store_each_pending(self->store, s_sample_cb, &sm, err);
+        if (rc == 0) rc = mb_vindex_train(fresh, sm.n, sm.x, err);
+        free(sm.x);
+    }
+    if (rc == 0) rc = mb_store_each_pending(self->store, s_pending_add_cb, fresh, err);
+    if (rc == 0 && (rc = mb_store_begin(self->store, err)) == 0) {
+        rc = mb_store_pending_apply(self->store, version, err);
+        if (rc == 0) rc = mb_store_meta_set_text(self->store, "expert", version, err);
+        if (rc == 0) rc = mb_store_meta_set_text(self->store, "pending_expert", "", err);
+        if (rc == 0) {
+            int64_t gen = mb_store_meta_int(self->store, "generation", 0) + 1;
+            rc = mb_store_meta_set_int(self->store, "generation", gen, err);
+        }
+        if (rc == 0)
+            rc = mb_store_commit(self->store, err);
+        else
+            mb_store_rollback(self->store);
+    }
+    if (rc == 0) {
+        pthread_rwlock_wrlock(&self->vlock);
+        mb_vindex_t *old = self->vindex;
+        self->vindex = fresh;
+        fresh = NULL;
+        self->dirty = 1;
+        pthread_rwlock_unlock(&self->vlock);
+        mb_vindex_destroy(&old);
+        rc = s_save(self, err);
+    }
+    pthread_mutex_unlock(&self->wlock);
+    mb_vindex_destroy(&fresh);
+    if (rc == 0)
+        mb_info("re-embedded %lld chunks with %s in %lld ms", (long long)have, version,
+                (long long)(mb_clock_ms_index() - t0));
     return rc;
 }
 
@@ -635,14 +834,17 @@ json_t *mb_index_stats(mb_index_t *self) {
     pthread_rwlock_unlock(&self->vlock);
     /* A FAISS index's serialised size is close to its size in memory, so the
      * file of the last save stands in for memory use. */
-    return json_pack("{s:I, s:I, s:I, s:I, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I}",
-                     "documents", (json_int_t)mb_store_count_docs(r), "chunks",
-                     (json_int_t)mb_store_count_chunks(r), "vectors", (json_int_t)vectors,
-                     "stale", (json_int_t)stale, "dim", self->dim, "index_type",
-                     self->factory, "trained", !untrained, "serving",
-                     untrained ? "Flat (until trained)" : self->factory, "train_at",
-                     (json_int_t)train_at, "generation",
-                     (json_int_t)mb_store_meta_int(r, "generation", 0), "store_bytes",
-                     (json_int_t)mb_store_disk_bytes(r), "index_file_bytes",
-                     (json_int_t)file, "memory_bytes_estimate", (json_int_t)file);
+    char expert[192];
+    mb_store_meta_text(r, "expert", expert, sizeof expert);
+    return json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:i, s:s, s:b, s:s, s:I, s:I, s:I, s:I, s:I}",
+        "expert", expert, "vectors_stored", (json_int_t)mb_store_count_vectors(r),
+        "documents", (json_int_t)mb_store_count_docs(r), "chunks",
+        (json_int_t)mb_store_count_chunks(r), "vectors", (json_int_t)vectors, "stale",
+        (json_int_t)stale, "dim", self->dim, "index_type", self->factory, "trained",
+        !untrained, "serving", untrained ? "Flat (until trained)" : self->factory,
+        "train_at", (json_int_t)train_at, "generation",
+        (json_int_t)mb_store_meta_int(r, "generation", 0), "store_bytes",
+        (json_int_t)mb_store_disk_bytes(r), "index_file_bytes", (json_int_t)file,
+        "memory_bytes_estimate", (json_int_t)file);
 }

@@ -49,7 +49,11 @@ int mb_index_dim(const mb_index_t *self);
 int mb_index_dirty(const mb_index_t *self);
 
 /* Adds or replaces documents in one transaction; nothing is written when any
- * input is invalid (NaN/Inf, empty id or chunk text). */
+ * input is invalid (NaN/Inf, empty id or chunk text). Vectors are all given
+ * or all NULL (the domain's expert is not fitted yet: stored for lexical
+ * search, embedded by the first fit). MB_EVERSION when expert (the version
+ * that made the vectors) is not the domain's current one, or when vectors are
+ * missing but the domain has an expert: re-embed and send again. */
 int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *expert,
                  mb_add_result_t *res, mb_err_t *err);
 /* 1 when the document is absent or its hash differs (it must be (re)sent). */
@@ -80,7 +84,10 @@ typedef struct {
 } mb_search_params_t;
 
 typedef enum { MB_MODE_DENSE, MB_MODE_LEXICAL, MB_MODE_HYBRID } mb_search_mode_t;
-typedef enum { MB_FUSION_RRF, MB_FUSION_WEIGHTED } mb_fusion_t;
+/* CONVEX is the default (measured best on the dictionary sets, see
+ * README "Quality"); alpha is its dense weight (default 0.2). */
+typedef enum { MB_FUSION_CONVEX, MB_FUSION_RRF, MB_FUSION_WEIGHTED } mb_fusion_t;
+#define MB_FUSION_ALPHA 0.2
 
 typedef struct {
     mb_search_mode_t mode;
@@ -103,6 +110,29 @@ int mb_search_mode_parse(const char *s);
  * "dense" / "lexical" channel scores where the hit had one. */
 int mb_index_query(mb_index_t *self, const mb_query_t *q, json_t **results,
                    mb_err_t *err);
+
+/* The expert version the stored vectors were made with; "" before any. */
+void mb_index_expert(mb_index_t *self, char *buf, size_t bufsz);
+
+/* Re-embeds every chunk with a new expert, off to the side: vectors go to
+ * the store's pending table in batches (searches and adds continue on the
+ * current vectors meanwhile), then, with writes held, the chunks added since
+ * are caught up, a new FAISS index is built and the store's vectors, the
+ * expert version and the index are swapped in one step. Resumes a previous
+ * run for the same version (pending vectors kept across restarts); any other
+ * pending vectors are discarded first. embed(arg, texts, n, out) embeds
+ * passages; progress (may be NULL) is told (done, total); *cancel stops it
+ * between batches (MB_EUNAVAIL, nothing swapped). */
+typedef int(mb_index_embed_fn)(void *arg, const char *const *texts, size_t n, float *out,
+                               mb_err_t *err);
+typedef void(mb_index_progress_fn)(void *arg, int64_t done, int64_t total);
+int mb_index_reembed(mb_index_t *self, const char *version, mb_index_embed_fn *embed,
+                     mb_index_progress_fn *progress, void *arg, volatile int *cancel,
+                     mb_err_t *err);
+/* Chunk texts in id order (for fitting an expert). */
+int mb_index_each_text(mb_index_t *self,
+                       int (*fn)(void *arg, int64_t id, const char *text), void *arg,
+                       mb_err_t *err);
 
 /* {documents, chunks, vectors, dim, index_type, generation}: new reference. */
 json_t *mb_index_stats(mb_index_t *self);

@@ -65,6 +65,9 @@ static const char *s_schema =
     "  pos INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB NOT NULL, expert TEXT NOT "
     "NULL);"
     "CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc);"
+    /* Vectors of a re-embed in progress (the next expert's), swapped into
+     * chunks in one transaction when complete: chunks never mix experts. */
+    "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, vector BLOB NOT NULL);"
     /* Lexical index over chunk text. External content (no second copy of the
      * text); triggers keep it in the same transaction as the chunk rows, so
      * a crash can never leave the two out of step. Tokenizer: FTS5's own
@@ -307,8 +310,12 @@ int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char
     sqlite3_bind_int64(s, 1, doc_row);
     sqlite3_bind_int(s, 2, pos);
     sqlite3_bind_text(s, 3, text, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 4, vec, self->dim * (int)sizeof(float), SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, expert, -1, SQLITE_STATIC);
+    /* no vector yet (expert not fitted): an empty blob, skipped by scans */
+    if (vec)
+        sqlite3_bind_blob(s, 4, vec, self->dim * (int)sizeof(float), SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(s, 4, 0);
+    sqlite3_bind_text(s, 5, vec && expert ? expert : "", -1, SQLITE_STATIC);
     if (self->seq < 0) {
         int64_t maxid = 0;
         sqlite3_stmt *m = NULL;
@@ -450,12 +457,11 @@ void mb_store_lookup_destroy(mb_lookup_t **self_p) {
     *self_p = NULL;
 }
 
-int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
-                         mb_err_t *err) {
+static int s_each_vector(mb_store_t *self, const char *sql, mb_store_vec_fn *fn,
+                         void *arg, mb_err_t *err) {
     enum { BATCH = 8192 };
     sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(self->db, "SELECT id, vector FROM chunks ORDER BY id", -1, &s,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(self->db, sql, -1, &s, NULL) != SQLITE_OK)
         return s_db_err(self, err, "cannot scan vectors");
     int64_t *ids = malloc(BATCH * sizeof *ids);
     float *vecs = malloc((size_t)BATCH * (size_t)self->dim * sizeof *vecs);
@@ -573,4 +579,109 @@ int64_t mb_store_count_docs(mb_store_t *self) {
 
 int64_t mb_store_count_chunks(mb_store_t *self) {
     return s_count(self, "SELECT count(*) FROM chunks");
+}
+
+int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
+                         mb_err_t *err) {
+    return s_each_vector(
+        self, "SELECT id, vector FROM chunks WHERE length(vector) > 0 ORDER BY id", fn,
+        arg, err);
+}
+
+int mb_store_each_pending(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
+                          mb_err_t *err) {
+    return s_each_vector(self,
+                         "SELECT p.id, p.vector FROM pending p JOIN chunks c ON c.id = "
+                         "p.id ORDER BY p.id",
+                         fn, arg, err);
+}
+
+int64_t mb_store_count_vectors(mb_store_t *self) {
+    return s_count(self, "SELECT count(*) FROM chunks WHERE length(vector) > 0");
+}
+
+int64_t mb_store_count_pending(mb_store_t *self) {
+    return s_count(self, "SELECT count(*) FROM pending p JOIN chunks c ON c.id = p.id");
+}
+
+int mb_store_unembedded(mb_store_t *self, size_t limit, int64_t **ids, char ***texts,
+                        size_t *n, mb_err_t *err) {
+    *ids = NULL;
+    *texts = NULL;
+    *n = 0;
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT c.id, c.text FROM chunks c WHERE NOT EXISTS (SELECT 1 "
+                           "FROM pending p WHERE p.id = c.id) ORDER BY c.id LIMIT ?1",
+                           -1, &s, NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot list chunks to embed");
+    sqlite3_bind_int64(s, 1, (int64_t)limit);
+    *ids = malloc((limit ? limit : 1) * sizeof **ids);
+    *texts = malloc((limit ? limit : 1) * sizeof **texts);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW && *n < limit) {
+        (*ids)[*n] = sqlite3_column_int64(s, 0);
+        (*texts)[*n] = strdup((const char *)sqlite3_column_text(s, 1));
+        (*n)++;
+    }
+    sqlite3_finalize(s);
+    if (step != SQLITE_DONE && step != SQLITE_ROW)
+        return s_db_err(self, err, "cannot list chunks to embed");
+    return 0;
+}
+
+int mb_store_pending_put(mb_store_t *self, size_t n, const int64_t *ids,
+                         const float *vecs, mb_err_t *err) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db,
+                           "INSERT OR REPLACE INTO pending(id, vector) VALUES(?1, ?2)",
+                           -1, &s, NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot store pending vectors");
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_bind_int64(s, 1, ids[i]);
+        sqlite3_bind_blob(s, 2, vecs + i * (size_t)self->dim,
+                          self->dim * (int)sizeof(float), SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = s_db_err(self, err, "cannot store pending vectors");
+        sqlite3_reset(s);
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int mb_store_pending_clear(mb_store_t *self, mb_err_t *err) {
+    if (sqlite3_exec(self->db, "DELETE FROM pending", NULL, NULL, NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot clear pending vectors");
+    return 0;
+}
+
+int mb_store_pending_apply(mb_store_t *self, const char *expert, mb_err_t *err) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(
+            self->db,
+            "UPDATE chunks SET vector = (SELECT vector FROM pending p WHERE "
+            "p.id = chunks.id), expert = ?1 WHERE id IN (SELECT id FROM "
+            "pending)",
+            -1, &s, NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot apply pending vectors");
+    sqlite3_bind_text(s, 1, expert, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s) == SQLITE_DONE
+                 ? 0
+                 : s_db_err(self, err, "cannot apply pending vectors");
+    sqlite3_finalize(s);
+    if (rc == 0) rc = mb_store_pending_clear(self, err);
+    return rc;
+}
+
+int mb_store_each_text(mb_store_t *self, mb_store_text_fn *fn, void *arg, mb_err_t *err) {
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(self->db, "SELECT id, text FROM chunks ORDER BY id", -1, &s,
+                           NULL) != SQLITE_OK)
+        return s_db_err(self, err, "cannot scan chunk text");
+    int step, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW)
+        rc = fn(arg, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1));
+    sqlite3_finalize(s);
+    return rc;
 }

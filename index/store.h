@@ -66,7 +66,27 @@ void mb_store_lookup_destroy(mb_lookup_t **self_p);
 /* Calls fn with batches of (ids, vectors) for every chunk, in id order. */
 typedef int(mb_store_vec_fn)(void *arg, size_t n, const int64_t *ids, const float *vecs,
                              mb_err_t *err);
+/* Chunks that have a vector (one without: its expert was not fitted yet). */
 int mb_store_each_vector(mb_store_t *self, mb_store_vec_fn *fn, void *arg, mb_err_t *err);
+int64_t mb_store_count_vectors(mb_store_t *self);
+
+/* Re-embedding: the next expert's vectors wait in `pending` until every
+ * chunk has one, then replace the chunks' vectors in one transaction. */
+int mb_store_each_pending(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
+                          mb_err_t *err);
+int64_t mb_store_count_pending(mb_store_t *self);
+/* Up to limit chunks without a pending vector, oldest first; the caller
+ * frees ids, each text and texts. */
+int mb_store_unembedded(mb_store_t *self, size_t limit, int64_t **ids, char ***texts,
+                        size_t *n, mb_err_t *err);
+int mb_store_pending_put(mb_store_t *self, size_t n, const int64_t *ids,
+                         const float *vecs, mb_err_t *err);
+int mb_store_pending_clear(mb_store_t *self, mb_err_t *err);
+/* chunks.vector/expert := pending (for the chunks that still exist); clears
+ * pending. Call inside a transaction. */
+int mb_store_pending_apply(mb_store_t *self, const char *expert, mb_err_t *err);
+typedef int(mb_store_text_fn)(void *arg, int64_t id, const char *text);
+int mb_store_each_text(mb_store_t *self, mb_store_text_fn *fn, void *arg, mb_err_t *err);
 
 /* Lexical search: BM25 over chunk text (FTS5, porter + unicode61). `query` is
  * free text; it is turned into an OR of quoted terms, so FTS5 operators in

@@ -87,10 +87,12 @@ static mb_body_t *s_recv_reply(mb_client_t *self) {
 
 int mb_client_gather(mb_client_t *self, const int64_t *ids, size_t n, mb_body_t **replies,
                      int64_t deadline_ms) {
-    size_t got = 0;
-    for (size_t i = 0; i < n; i++)
+    size_t got = 0, want = 0;
+    for (size_t i = 0; i < n; i++) {
         replies[i] = NULL;
-    while (got < n) {
+        want += ids[i] > 0; /* a failed send (id <= 0) has nothing to wait for */
+    }
+    while (got < want) {
         int64_t left = deadline_ms - mb_clock_ms();
         if (left < 0) break;
         zmq_pollitem_t item = {zsock_resolve(self->sock), 0, ZMQ_POLLIN, 0};

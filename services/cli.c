@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "embed.h"
 #include "home.h"
 #include "index.h"
 #include "mb_client.h"
@@ -16,20 +17,34 @@
 #include "svc.h"
 
 static const char *s_domain_usage =
-    "usage: moebus domain add NAME [--index FACTORY] [--dim D] [--embed builtin] [--home "
-    "DIR]\n"
+    "usage: moebus domain add NAME [--index FACTORY] [--dim D] [EXPERT] [--home DIR]\n"
+    "       moebus domain set-expert NAME EXPERT [--wait]\n"
+    "       moebus domain refit NAME [--wait]\n"
     "       moebus domain list [--json] [--home DIR] [--endpoint E]\n"
     "\n"
-    "add    registers a domain in HOME's catalog; a running `moebus serve` starts\n"
-    "       its embed and index workers within a second.\n"
-    "list   shows the domains, with document and chunk counts when the service\n"
-    "       is running.\n"
+    "add         registers a domain in HOME's catalog; a running `moebus serve`\n"
+    "            starts its embed and index workers within a second.\n"
+    "set-expert  changes the domain's expert; every chunk is re-embedded in the\n"
+    "            background while searches use the old one, then swapped in.\n"
+    "refit       fits the builtin expert again now (it also refits by itself when\n"
+    "            the corpus doubles) / re-embeds with the current expert.\n"
+    "list        shows the domains, with document and chunk counts when the\n"
+    "            service is running.\n"
     "\n"
+    "EXPERT:\n"
+    "  --embed builtin  LSA fitted on the domain's own text (default; the domain\n"
+    "                   is searched lexically until it has 100 chunks to fit on)\n"
+    "  --embed hash     hashed term vectors (no fit; for tests and tiny domains)\n"
+    "  --embed http --url URL --model M [--api-key-env VAR]\n"
+    "                   an OpenAI-compatible /v1/embeddings server (Ollama, vLLM,\n"
+    "                   TEI, llama.cpp, OpenAI); without --dim the dimension is\n"
+    "                   read from the server. The key is read from $VAR.\n"
+    "\n"
+    "  --wait          wait until the re-embed is done\n"
     "  --index FACTORY FAISS index type (default Flat; e.g. HNSW32, IVF1024,Flat,\n"
     "                  IVF1024,PQ32, SQ8). Types that need training serve from a flat\n"
     "                  index until the domain has enough vectors to train them.\n"
     "  --dim D         embedding dimension (default 256)\n"
-    "  --embed NAME    embedding expert backend (default builtin)\n"
     "  --json          machine-readable output\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
@@ -117,70 +132,203 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
     return 0;
 }
 
+/* Checks an expert spec by opening it; for http also asks the server for
+ * one embedding, which learns the dimension when none was given. */
+static int s_check_expert(mb_domain_info_t *d, int dim_given) {
+    mb_err_t err;
+    if (strcmp(d->embed, "builtin") != 0 && strcmp(d->embed, "hash") != 0 &&
+        strcmp(d->embed, "http") != 0) {
+        fprintf(stderr, "moebus: unknown expert backend '%s' (builtin, hash, http)\n",
+                d->embed);
+        return 2;
+    }
+    if (strcmp(d->embed, "http") != 0) {
+        if (*d->url || *d->model) {
+            fprintf(stderr, "moebus: --url and --model are for --embed http\n");
+            return 2;
+        }
+        return 0;
+    }
+    mb_expert_spec_t spec = {.dim = dim_given ? d->dim : 8};
+    snprintf(spec.backend, sizeof spec.backend, "http");
+    snprintf(spec.url, sizeof spec.url, "%s", d->url);
+    snprintf(spec.model, sizeof spec.model, "%s", d->model);
+    snprintf(spec.api_key_env, sizeof spec.api_key_env, "%s", d->api_key_env);
+    mb_embed_t *e = mb_embed_open(&spec, NULL, &err);
+    if (!e) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        return 2;
+    }
+    /* Without --dim, ask for 8 dimensions: the dimension check's message
+     * carries the server's real one. */
+    float *v = malloc(4096 * sizeof *v);
+    const char *probe = "moebus dimension probe";
+    int rc = e ? mb_embed_batch(e, &probe, 1, MB_EMBED_PASSAGE, v, &err) : MB_EBADREQ;
+    mb_embed_destroy(&e);
+    free(v);
+    if (rc != 0 && !dim_given) {
+        /* "... returns N dimensions; the domain has 8" */
+        const char *p = strstr(err.msg, "returns ");
+        int n = p ? atoi(p + 8) : 0;
+        if (n >= 8 && n <= 4096) {
+            d->dim = n;
+            return 0;
+        }
+    }
+    if (rc != 0) {
+        fprintf(stderr, "moebus: the expert does not answer as expected: %s\n", err.msg);
+        return 1;
+    }
+    return 0;
+}
+
+/* Sends op to index.NAME and, with wait, polls its stats until the expert
+ * job is done. */
+static int s_domain_refit(const char *endpoint, const char *name, int wait) {
+    mb_err_t err;
+    mb_client_t *client = mb_client_new(endpoint, &err);
+    if (!client) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        return 1;
+    }
+    char service[128];
+    snprintf(service, sizeof service, "index.%s", name);
+    int rc = 1;
+    mb_body_t *r =
+        s_call(client, service, mb_body_new(json_pack("{s:s}", "op", "refit")), 10000, 0);
+    if (!r) goto done;
+    mb_body_destroy(&r);
+    printf("domain %s: expert job started\n", name);
+    rc = 0;
+    while (wait) {
+        usleep(500000);
+        r = s_call(client, service, mb_body_new(json_pack("{s:s}", "op", "stats")), 10000,
+                   0);
+        if (!r) {
+            rc = 1;
+            break;
+        }
+        json_t *job = json_object_get(mb_body_json(r), "job");
+        const char *state = mb_json_str(job, "state", "?");
+        if (strcmp(state, "idle") == 0) {
+            printf("domain %s: expert %s (%lld ms)\n", name,
+                   mb_json_str(mb_body_json(r), "expert", "?"),
+                   (long long)mb_json_int(job, "last_ms", 0));
+            wait = 0;
+        } else if (strcmp(state, "failed") == 0) {
+            fprintf(stderr, "moebus: domain %s: expert job failed: %s\n", name,
+                    mb_json_str(job, "error", "?"));
+            rc = 1;
+            wait = 0;
+        }
+        mb_body_destroy(&r);
+    }
+done:
+    mb_client_destroy(&client);
+    return rc;
+}
+
 int mb_domain_main(int argc, char **argv) {
     if (argc < 2 || mb_svc_wants_help(argc, argv, s_domain_usage)) {
         fputs(s_domain_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
     const char *sub = argv[1];
-    const char *home = mb_default_home(), *endpoint = mb_default_endpoint(),
-               *embed = "builtin", *index_type = "Flat";
-    int dim = MB_DEFAULT_DIM, as_json = 0;
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
+    mb_domain_info_t d = {.dim = MB_DEFAULT_DIM};
+    snprintf(d.embed, sizeof d.embed, "builtin");
+    snprintf(d.index_type, sizeof d.index_type, "Flat");
+    int as_json = 0, dim_given = 0, wait = 0;
     static struct option opts[] = {{"home", required_argument, 0, 'H'},
                                    {"endpoint", required_argument, 0, 'e'},
                                    {"dim", required_argument, 0, 'D'},
                                    {"embed", required_argument, 0, 'm'},
                                    {"json", no_argument, 0, 'j'},
                                    {"index", required_argument, 0, 'i'},
+                                   {"url", required_argument, 0, 'u'},
+                                   {"model", required_argument, 0, 'M'},
+                                   {"api-key-env", required_argument, 0, 'K'},
+                                   {"wait", no_argument, 0, 'w'},
                                    {0, 0, 0, 0}};
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "H:e:D:m:ji:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:e:D:m:ji:u:M:K:w", opts, NULL)) != -1) {
         if (c == 'i')
-            index_type = optarg;
+            snprintf(d.index_type, sizeof d.index_type, "%s", optarg);
         else if (c == 'H')
             home = optarg;
         else if (c == 'e')
             endpoint = optarg;
         else if (c == 'D')
-            dim = atoi(optarg);
+            d.dim = atoi(optarg), dim_given = 1;
         else if (c == 'm')
-            embed = optarg;
+            snprintf(d.embed, sizeof d.embed, "%s", optarg);
+        else if (c == 'u')
+            snprintf(d.url, sizeof d.url, "%s", optarg);
+        else if (c == 'M')
+            snprintf(d.model, sizeof d.model, "%s", optarg);
+        else if (c == 'K')
+            snprintf(d.api_key_env, sizeof d.api_key_env, "%s", optarg);
         else if (c == 'j')
             as_json = 1;
+        else if (c == 'w')
+            wait = 1;
         else {
             fputs(s_domain_usage, stderr);
             return 2;
         }
     }
     if (strcmp(sub, "list") == 0) return s_domain_list(home, endpoint, as_json);
-    if (strcmp(sub, "add") == 0) {
-        if (optind >= argc) {
-            fputs(s_domain_usage, stderr);
-            return 2;
-        }
-        const char *name = argv[optind];
-        if (strcmp(embed, "builtin") != 0) {
-            fprintf(stderr, "moebus: unknown expert backend '%s' (known: builtin)\n",
-                    embed);
-            return 2;
-        }
-        if (dim < 8 || dim > 4096) {
-            fprintf(stderr, "moebus: --dim must be in 8..4096\n");
-            return 2;
-        }
-        mb_err_t err;
-        if (mb_index_check_factory(dim, index_type, &err) != 0) {
-            fprintf(stderr, "moebus: --index %s: %s\n", index_type, err.msg);
-            return 2;
-        }
-        if (mb_catalog_domain_add(home, name, embed, dim, index_type, &err) != 0) {
+    if (optind >= argc) {
+        fputs(s_domain_usage, stderr);
+        return 2;
+    }
+    const char *name = argv[optind];
+    snprintf(d.name, sizeof d.name, "%s", name);
+    mb_err_t err;
+    if (strcmp(sub, "refit") == 0) return s_domain_refit(endpoint, name, wait);
+    if (strcmp(sub, "add") == 0 || strcmp(sub, "set-expert") == 0) {
+        int add = strcmp(sub, "add") == 0;
+        mb_domain_info_t cur;
+        if (!add && mb_catalog_domain_get(home, name, &cur, &err) != 0) {
             fprintf(stderr, "moebus: %s\n", err.msg);
             return 1;
         }
-        printf("added domain %s (expert %s, dim %d, index %s) in %s\n", name, embed, dim,
-               index_type, home);
-        return 0;
+        if (!add && !dim_given && strcmp(d.embed, "http") != 0) d.dim = cur.dim;
+        if (dim_given && (d.dim < 8 || d.dim > 4096)) {
+            fprintf(stderr, "moebus: --dim must be in 8..4096\n");
+            return 2;
+        }
+        int rc = s_check_expert(&d, dim_given);
+        if (rc != 0) return rc;
+        if (!add && d.dim != cur.dim) {
+            fprintf(
+                stderr,
+                "moebus: the new expert makes %d-dimensional vectors, domain %s holds "
+                "%d: changing the dimension is not supported yet (add a new domain)\n",
+                d.dim, name, cur.dim);
+            return 1;
+        }
+        if (add) {
+            if (mb_index_check_factory(d.dim, d.index_type, &err) != 0) {
+                fprintf(stderr, "moebus: --index %s: %s\n", d.index_type, err.msg);
+                return 2;
+            }
+            if (mb_catalog_domain_add(home, &d, &err) != 0) {
+                fprintf(stderr, "moebus: %s\n", err.msg);
+                return 1;
+            }
+            printf("added domain %s (expert %s%s%s, dim %d, index %s) in %s\n", name,
+                   d.embed, *d.model ? " " : "", d.model, d.dim, d.index_type, home);
+            return 0;
+        }
+        if (mb_catalog_domain_set_expert(home, &d, &err) != 0) {
+            fprintf(stderr, "moebus: %s\n", err.msg);
+            return 1;
+        }
+        printf("domain %s: expert is now %s%s%s; re-embedding in the background\n", name,
+               d.embed, *d.model ? " " : "", d.model);
+        return s_domain_refit(endpoint, name, wait);
     }
     fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);
     fputs(s_domain_usage, stderr);
@@ -291,21 +439,40 @@ static int s_flush(ingest_t *g) {
         rc = 0;
         goto cleanup;
     }
-    emb = s_call(g->client, g->embed_svc,
-                 mb_body_new(json_pack("{s:s, s:o}", "op", "embed", "texts", texts)),
-                 CALL_MS, 0);
-    if (!emb) {
-        json_decref(docs);
-        goto cleanup;
+    /* The expert may change under us (a fit finishing): the index then says
+     * `version` and the batch is embedded again with the new one. */
+    for (int attempt = 0; attempt < 4; attempt++) {
+        mb_body_destroy(&emb);
+        emb = s_call(g->client, g->embed_svc,
+                     mb_body_new(json_pack("{s:s, s:O}", "op", "embed", "texts", texts)),
+                     CALL_MS, 0);
+        if (!emb) break;
+        size_t nf = 0;
+        const float *vecs = mb_body_vectors(emb, 0, &nf);
+        json_t *ej = mb_body_json(emb);
+        /* no vectors: the builtin expert is not fitted yet; the index keeps
+         * the text for lexical search and the first fit embeds it */
+        json_t *aj = json_pack("{s:s, s:O, s:I}", "op", "add", "docs", docs, "dim",
+                               mb_json_int(ej, "dim", 0));
+        if (json_is_string(json_object_get(ej, "model")))
+            json_object_set(aj, "model", json_object_get(ej, "model"));
+        mb_body_t *add = mb_body_new(aj);
+        if (vecs) mb_body_add_vectors(add, vecs, nf);
+        mb_err_t aerr;
+        int arc = mb_client_call(g->client, g->index_svc, &add, &added, CALL_MS, &aerr);
+        if (arc == MB_EVERSION && attempt < 3) {
+            mb_body_destroy(&added);
+            continue;
+        }
+        if (arc != 0) {
+            fprintf(stderr, "moebus: %s: %s (%s)\n", g->index_svc, aerr.msg,
+                    mb_err_name(aerr.code));
+            mb_body_destroy(&added);
+        }
+        break;
     }
-    size_t nf = 0;
-    const float *vecs = mb_body_vectors(emb, 0, &nf);
-    json_t *ej = mb_body_json(emb);
-    mb_body_t *add = mb_body_new(json_pack("{s:s, s:o, s:I, s:s}", "op", "add", "docs",
-                                           docs, "dim", mb_json_int(ej, "dim", 0),
-                                           "model", mb_json_str(ej, "model", "unknown")));
-    mb_body_add_vectors(add, vecs, nf);
-    added = s_call(g->client, g->index_svc, add, CALL_MS, 0);
+    json_decref(texts);
+    json_decref(docs);
     if (!added) goto cleanup;
     json_t *aj = mb_body_json(added);
     g->added += (size_t)mb_json_int(aj, "added", 0);

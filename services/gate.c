@@ -156,60 +156,106 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
         ids[s] = 0;
         if (lexical_only) continue;
         snprintf(service, sizeof service, "embed.%s", d->name);
-        mb_body_t *r =
-            mb_body_new(json_pack("{s:s, s:[s]}", "op", "embed", "texts", query));
+        mb_body_t *r = mb_body_new(json_pack("{s:s, s:[s], s:s}", "op", "embed", "texts",
+                                             query, "kind", "query"));
         ids[s] = mb_client_send(g->client, service, &r, NULL);
     }
     if (!lexical_only) mb_client_gather(g->client, ids, nsel, embeds, deadline);
     int64_t t_embed = mb_clock_us();
 
-    /* Stage 2: search each domain that produced a vector. */
-    for (size_t s = 0; s < nsel; s++) {
-        ids[s] = -1;
-        snprintf(service, sizeof service, "embed.%s", labels[s]);
-        int rc = lexical_only
-                     ? 0
-                     : s_reply_code(embeds[s], msg, sizeof msg, service, (int)timeout);
-        size_t nf = 0;
-        const float *v =
-            rc == 0 && !lexical_only ? mb_body_vectors(embeds[s], 0, &nf) : NULL;
-        if (rc == 0 && !lexical_only && (!v || nf == 0)) {
-            rc = MB_EINTERNAL;
-            snprintf(msg, sizeof msg, "%s returned no vector", service);
-        }
-        if (rc != 0) {
-            s_fail(errors, labels[s], "embed", rc, msg);
-            continue;
-        }
-        snprintf(service, sizeof service, "index.%s", labels[s]);
-        mb_body_t *r = mb_body_new(json_pack("{s:s, s:I, s:s, s:s}", "op", "search", "k",
-                                             k, "mode", mode, "query", query));
-        /* passed through as given; the index validates them */
-        static const char *pass[] = {"filter", "nprobe", "efSearch",
-                                     "fusion", "alpha",  "rrf_k"};
-        for (size_t p = 0; p < sizeof pass / sizeof *pass; p++) {
-            json_t *pv = json_object_get(j, pass[p]);
-            if (pv) json_object_set(mb_body_json(r), pass[p], pv);
-        }
-        if (v) {
-            json_object_set_new(mb_body_json(r), "dim", json_integer((json_int_t)nf));
-            mb_body_add_vectors(r, v, nf);
-        }
-        ids[s] = mb_client_send(g->client, service, &r, NULL);
-    }
-    mb_client_gather(g->client, ids, nsel, replies, deadline);
-    int64_t t_index = mb_clock_us();
+    /* Stage 2: search each domain that produced a vector (or, in hybrid
+     * mode, whose expert is not fitted yet: lexical only, noted). An index
+     * whose expert changed since the embed says `version`: those domains are
+     * embedded and searched once more. */
+    json_t *notes = json_object();
     size_t ok = 0;
-    for (size_t s = 0; s < nsel; s++) {
-        if (ids[s] < 0) continue; /* failed at embed */
-        snprintf(service, sizeof service, "index.%s", labels[s]);
-        int rc = s_reply_code(replies[s], msg, sizeof msg, service, (int)timeout);
-        if (rc != 0) {
-            s_fail(errors, labels[s], "index", rc, msg);
-            continue;
+    int64_t t_index = mb_clock_us();
+    for (int round = 0; round < 2; round++) {
+        size_t again = 0;
+        for (size_t s = 0; s < nsel; s++) {
+            if (round == 1 && ids[s] != -2) {
+                ids[s] = -1;
+                continue;
+            }
+            ids[s] = -1;
+            snprintf(service, sizeof service, "embed.%s", labels[s]);
+            int rc = lexical_only ? 0
+                                  : s_reply_code(embeds[s], msg, sizeof msg, service,
+                                                 (int)timeout);
+            size_t nf = 0;
+            const float *v =
+                rc == 0 && !lexical_only ? mb_body_vectors(embeds[s], 0, &nf) : NULL;
+            const char *dmode = mode;
+            if (rc == 0 && !lexical_only && (!v || nf == 0)) {
+                if (strcmp(mode, "dense") == 0) {
+                    rc = MB_EUNAVAIL;
+                    snprintf(msg, sizeof msg,
+                             "domain %s has no dense expert yet (not fitted): search "
+                             "lexical or hybrid",
+                             labels[s]);
+                } else {
+                    json_object_set_new(
+                        notes, labels[s],
+                        json_string("expert not fitted yet: lexical only"));
+                }
+            }
+            if (rc != 0) {
+                s_fail(errors, labels[s], "embed", rc, msg);
+                continue;
+            }
+            snprintf(service, sizeof service, "index.%s", labels[s]);
+            mb_body_t *r = mb_body_new(json_pack("{s:s, s:I, s:s, s:s}", "op", "search",
+                                                 "k", k, "mode", dmode, "query", query));
+            /* passed through as given; the index validates them */
+            static const char *pass[] = {"filter", "nprobe", "efSearch",
+                                         "fusion", "alpha",  "rrf_k"};
+            for (size_t p = 0; p < sizeof pass / sizeof *pass; p++) {
+                json_t *pv = json_object_get(j, pass[p]);
+                if (pv) json_object_set(mb_body_json(r), pass[p], pv);
+            }
+            if (v) {
+                json_t *model = json_object_get(mb_body_json(embeds[s]), "model");
+                if (json_is_string(model))
+                    json_object_set(mb_body_json(r), "expert", model);
+                json_object_set_new(mb_body_json(r), "dim", json_integer((json_int_t)nf));
+                mb_body_add_vectors(r, v, nf);
+            }
+            ids[s] = mb_client_send(g->client, service, &r, NULL);
         }
-        lists[s] = json_object_get(mb_body_json(replies[s]), "results");
-        ok++;
+        {
+            /* gather clears its slots: collect this round's replies aside */
+            mb_body_t **got = calloc(nsel ? nsel : 1, sizeof *got);
+            mb_client_gather(g->client, ids, nsel, got, deadline);
+            for (size_t s = 0; s < nsel; s++)
+                if (ids[s] >= 0) replies[s] = got[s];
+            free(got);
+        }
+        t_index = mb_clock_us();
+        for (size_t s = 0; s < nsel; s++) {
+            if (ids[s] < 0) continue; /* failed at embed */
+            snprintf(service, sizeof service, "index.%s", labels[s]);
+            int rc = s_reply_code(replies[s], msg, sizeof msg, service, (int)timeout);
+            if (rc == MB_EVERSION && round == 0) {
+                /* re-embed this domain's query with its new expert */
+                mb_body_destroy(&replies[s]);
+                mb_body_destroy(&embeds[s]);
+                snprintf(service, sizeof service, "embed.%s", labels[s]);
+                mb_body_t *r = mb_body_new(json_pack("{s:s, s:[s], s:s}", "op", "embed",
+                                                     "texts", query, "kind", "query"));
+                int64_t id = mb_client_send(g->client, service, &r, NULL);
+                mb_client_gather(g->client, &id, 1, &embeds[s], deadline);
+                ids[s] = -2;
+                again++;
+                continue;
+            }
+            if (rc != 0) {
+                s_fail(errors, labels[s], "index", rc, msg);
+                continue;
+            }
+            lists[s] = json_object_get(mb_body_json(replies[s]), "results");
+            ok++;
+        }
+        if (!again) break;
     }
 
     /* Stage 3: fuse. */
@@ -234,9 +280,12 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req) {
             "mode", mode, "results", results, "partial", json_array_size(errors) > 0,
             "errors", errors, "router", "scores", scores, "model", "uniform", "gate",
             "decision", "retrieve", "domains", searched, "timings", timings));
+        if (json_object_size(notes) > 0)
+            json_object_set(mb_body_json(reply), "notes", notes);
         scores = NULL;
     }
     json_decref(scores);
+    json_decref(notes);
     json_decref(errors);
     json_decref(searched);
     for (size_t s = 0; s < nsel; s++) {

@@ -92,6 +92,21 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
         sqlite3_exec(
             db, "ALTER TABLE domains ADD COLUMN index_type TEXT NOT NULL DEFAULT 'Flat'",
             NULL, NULL, NULL);
+    /* ... and before http experts: */
+    static const char *cols[] = {"url", "model", "api_key_env"};
+    for (size_t c = 0; c < 3; c++) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT 1 FROM pragma_table_info('domains') WHERE name='%s'", cols[c]);
+        has = 0;
+        sqlite3_prepare_v2(db, sql, -1, &col, NULL);
+        if (col && sqlite3_step(col) == SQLITE_ROW) has = 1;
+        sqlite3_finalize(col);
+        if (has) continue;
+        snprintf(sql, sizeof sql,
+                 "ALTER TABLE domains ADD COLUMN %s TEXT NOT NULL DEFAULT ''", cols[c]);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);
+    }
     return db;
 }
 
@@ -100,7 +115,12 @@ static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
     snprintf(d->embed, sizeof d->embed, "%s", sqlite3_column_text(s, 1));
     d->dim = sqlite3_column_int(s, 2);
     snprintf(d->index_type, sizeof d->index_type, "%s", sqlite3_column_text(s, 3));
+    snprintf(d->url, sizeof d->url, "%s", sqlite3_column_text(s, 4));
+    snprintf(d->model, sizeof d->model, "%s", sqlite3_column_text(s, 5));
+    snprintf(d->api_key_env, sizeof d->api_key_env, "%s", sqlite3_column_text(s, 6));
 }
+
+#define DOMAIN_COLS "name, embed, dim, index_type, url, model, api_key_env"
 
 int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
                        mb_err_t *err) {
@@ -110,9 +130,8 @@ int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
     if (!db) return 0;
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(
-            db, "SELECT name, embed, dim, index_type FROM domains ORDER BY name", -1, &s,
-            NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT " DOMAIN_COLS " FROM domains ORDER BY name", -1,
+                           &s, NULL) != SQLITE_OK) {
         rc = mb_err_set(err, MB_EIO, "cannot read catalog: %s", sqlite3_errmsg(db));
         goto cleanup;
     }
@@ -136,9 +155,8 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
                           name, home);
     sqlite3_stmt *s = NULL;
     int rc = MB_EUNKDOMAIN;
-    sqlite3_prepare_v2(db,
-                       "SELECT name, embed, dim, index_type FROM domains WHERE name = ?1",
-                       -1, &s, NULL);
+    sqlite3_prepare_v2(db, "SELECT " DOMAIN_COLS " FROM domains WHERE name = ?1", -1, &s,
+                       NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     if (sqlite3_step(s) == SQLITE_ROW) {
         s_row(s, info);
@@ -151,8 +169,33 @@ int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *
     return rc;
 }
 
-int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
-                          const char *index_type, mb_err_t *err) {
+int mb_catalog_domain_set_expert(const char *home, const mb_domain_info_t *info,
+                                 mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", info->name);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "UPDATE domains SET embed = ?2, dim = ?3, url = ?4, model = ?5, "
+                       "api_key_env = ?6 WHERE name = ?1",
+                       -1, &s, NULL);
+    sqlite3_bind_text(s, 1, info->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, info->embed, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, info->dim);
+    sqlite3_bind_text(s, 4, info->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, info->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, info->api_key_env, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot update domain: %s", sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) == 0)
+        rc = mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", info->name);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err_t *err) {
+    const char *name = info->name;
     if (!mb_domain_name_valid(name))
         return mb_err_set(
             err, MB_EBADREQ,
@@ -165,15 +208,19 @@ int mb_catalog_domain_add(const char *home, const char *name, const char *embed,
     mb_home_domain_dir(home, name, dir, sizeof dir);
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    sqlite3_prepare_v2(db,
-                       "INSERT INTO domains(name, embed, dim, created_at, index_type) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5)",
-                       -1, &s, NULL);
+    sqlite3_prepare_v2(
+        db,
+        "INSERT INTO domains(name, embed, dim, created_at, index_type, url, "
+        "model, api_key_env) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        -1, &s, NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, embed, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 3, dim);
+    sqlite3_bind_text(s, 2, info->embed, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 3, info->dim);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
-    sqlite3_bind_text(s, 5, index_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, info->index_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, info->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, info->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, info->api_key_env, -1, SQLITE_STATIC);
     int step = sqlite3_step(s);
     if (step == SQLITE_CONSTRAINT)
         rc = mb_err_set(err, MB_EEXISTS, "domain '%s' already exists", name);

@@ -20,6 +20,9 @@ typedef struct {
     char embed[32];
     int dim;
     char index_type[128]; /* FAISS factory string, e.g. "Flat", "HNSW32" */
+    char url[512];        /* http expert */
+    char model[128];
+    char api_key_env[64];
 } mb_domain_info_t;
 
 /* Resolved settings every command shares: flags, else environment, else
@@ -39,8 +42,10 @@ int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
 int mb_catalog_domain_get(const char *home, const char *name, mb_domain_info_t *info,
                           mb_err_t *err);
 /* MB_EEXISTS if present. Creates HOME and HOME/domains/NAME. */
-int mb_catalog_domain_add(const char *home, const char *name, const char *embed, int dim,
-                          const char *index_type, mb_err_t *err);
+int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err_t *err);
+/* Changes a domain's expert (embed, dim, url, model, api_key_env of info). */
+int mb_catalog_domain_set_expert(const char *home, const mb_domain_info_t *info,
+                                 mb_err_t *err);
 
 /* snprintf of HOME/domains/NAME. */
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz);

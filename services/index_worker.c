@@ -4,7 +4,10 @@
  *       + one frame with every chunk's vector, in order
  *   {"op":"needs","docs":[{"id","hash"}]}  -> {"needed":[ids to (re)send]}
  *   {"op":"search","dim":D,"k":K} + one frame with the query vector
- *   {"op":"stats"}
+ *       "expert": version of the query vector (optional; a mismatch is
+ *       `version`: the domain's expert changed, embed again)
+ *   {"op":"stats"}                         counts + the expert job's state
+ *   {"op":"refit"}                         fit / re-embed now (lifecycle.h)
  * The FAISS file is saved after writes go quiet and on shutdown; a crash in
  * between is repaired from the store on the next start (see index.h).
  */
@@ -15,6 +18,7 @@
 
 #include "home.h"
 #include "index.h"
+#include "lifecycle.h"
 #include "mb_log.h"
 #include "mb_mdp.h"
 #include "services.h"
@@ -38,6 +42,7 @@ static const char *s_usage =
 
 typedef struct {
     mb_index_t *index; /* thread-safe: searches in parallel, one writer */
+    mb_lifecycle_t *lc;
     _Atomic int64_t last_write_ms;
 } state_t;
 
@@ -55,8 +60,9 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
                              dim);
     size_t nfloats = 0;
     const float *vecs = mb_body_vectors(req, 0, &nfloats);
-    if (!vecs || mb_body_vector_frames(req) != 1)
-        return mb_body_error(MB_EBADREQ, "add needs exactly one vector frame");
+    /* no frame: text only (the domain's expert is not fitted yet) */
+    if (mb_body_vector_frames(req) > 1 || (mb_body_vector_frames(req) == 1 && !vecs))
+        return mb_body_error(MB_EBADREQ, "add takes one vector frame (or none)");
     mb_doc_t *dv = calloc(n, sizeof *dv);
     const char **texts = NULL;
     size_t total = 0;
@@ -74,7 +80,7 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
         }
         total += json_array_size(chunks);
     }
-    if (total * (size_t)dim != nfloats) {
+    if (vecs && total * (size_t)dim != nfloats) {
         reply = mb_body_error(MB_EBADREQ, "%zu chunks need %zu floats, the frame has %zu",
                               total, total * (size_t)dim, nfloats);
         goto cleanup;
@@ -91,7 +97,7 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
         dv[i].meta = meta && json_is_object(meta) ? json_dumps(meta, JSON_COMPACT) : NULL;
         dv[i].nchunks = json_array_size(chunks);
         dv[i].chunks = texts + at;
-        dv[i].vectors = vecs + at * (size_t)dim;
+        dv[i].vectors = vecs ? vecs + at * (size_t)dim : NULL;
         for (size_t c = 0; c < dv[i].nchunks; c++) {
             texts[at] = json_string_value(json_array_get(chunks, c));
             if (!texts[at]) {
@@ -104,7 +110,7 @@ static mb_body_t *s_add(state_t *st, mb_body_t *req) {
     }
     mb_add_result_t res;
     mb_err_t err;
-    const char *expert = mb_json_str(j, "model", "unknown");
+    const char *expert = mb_json_str(j, "model", "");
     if (mb_index_add(st->index, dv, n, expert, &res, &err) != 0) {
         reply = mb_body_error(err.code, "%s", err.msg);
         goto cleanup;
@@ -201,7 +207,7 @@ static mb_body_t *s_delete(state_t *st, mb_body_t *req) {
 static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     json_t *j = mb_body_json(req);
     int dim = mb_index_dim(st->index);
-    mb_query_t q = {.k = 10, .rrf_k = 60, .alpha = 0.5};
+    mb_query_t q = {.k = 10, .rrf_k = 60, .alpha = MB_FUSION_ALPHA};
     /* Default: hybrid when the request has both a query text and a vector,
      * else whichever channel it has the input for. */
     int has_text = json_is_string(json_object_get(j, "query"));
@@ -213,10 +219,22 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
     q.mode = (mb_search_mode_t)mode;
     size_t nf = 0;
     q.vector = mb_body_vectors(req, 0, &nf);
-    if (q.mode != MB_MODE_LEXICAL && (!q.vector || nf != (size_t)dim))
+    /* Hybrid without a vector is lexical (the expert is not fitted yet). */
+    if ((q.mode == MB_MODE_DENSE && (!q.vector || nf != (size_t)dim)) ||
+        (q.mode == MB_MODE_HYBRID && q.vector && nf != (size_t)dim))
         return mb_body_error(MB_EBADREQ,
                              "%s search needs one vector frame of %d floats (got %zu)",
                              q.mode == MB_MODE_DENSE ? "dense" : "hybrid", dim, nf);
+    const char *qexpert = mb_json_str(j, "expert", NULL);
+    if (q.vector && qexpert) {
+        char have[192];
+        mb_index_expert(st->index, have, sizeof have);
+        if (*have && strcmp(have, qexpert) != 0)
+            return mb_body_error(MB_EVERSION,
+                                 "the query vector was made by expert %s; the domain's "
+                                 "vectors by %s: embed again",
+                                 qexpert, have);
+    }
     json_t *jq = json_object_get(j, "query");
     if (jq && !json_is_string(jq))
         return mb_body_error(MB_EBADREQ, "\"query\" must be a string");
@@ -227,13 +245,16 @@ static mb_body_t *s_search(state_t *st, mb_body_t *req) {
         return mb_body_error(MB_EBADREQ, "\"k\" must be an integer in 1..%d",
                              MB_INDEX_MAX_K);
     q.k = (int)k;
-    const char *fusion = mb_json_str(j, "fusion", "rrf");
-    if (strcmp(fusion, "rrf") == 0)
+    const char *fusion = mb_json_str(j, "fusion", "convex");
+    if (strcmp(fusion, "convex") == 0)
+        q.fusion = MB_FUSION_CONVEX;
+    else if (strcmp(fusion, "rrf") == 0)
         q.fusion = MB_FUSION_RRF;
     else if (strcmp(fusion, "weighted") == 0)
         q.fusion = MB_FUSION_WEIGHTED;
     else
-        return mb_body_error(MB_EBADREQ, "\"fusion\" must be rrf or weighted");
+        return mb_body_error(MB_EBADREQ, "\"fusion\" must be convex, rrf or weighted");
+    if (strcmp(fusion, "weighted") == 0) q.alpha = 0.5;
     json_t *ja = json_object_get(j, "alpha");
     if (ja) {
         if (!json_is_number(ja) || json_number_value(ja) < 0 || json_number_value(ja) > 1)
@@ -285,9 +306,19 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     if (strcmp(op, "add") == 0) return s_add(st, req);
     if (strcmp(op, "needs") == 0) return s_needs(st, req);
     if (strcmp(op, "delete") == 0) return s_delete(st, req);
-    if (strcmp(op, "stats") == 0) return mb_body_ok(mb_index_stats(st->index));
-    return mb_body_error(MB_EBADREQ,
-                         "unknown op '%s' (search, add, delete, needs, stats)", op);
+    if (strcmp(op, "stats") == 0) {
+        json_t *s = mb_index_stats(st->index);
+        json_object_set_new(s, "job", mb_lifecycle_status(st->lc));
+        return mb_body_ok(s);
+    }
+    if (strcmp(op, "refit") == 0) {
+        mb_err_t err;
+        int rc = mb_lifecycle_check(st->lc, 1, 0, &err);
+        if (rc < 0) return mb_body_error(-rc, "%s", err.msg);
+        return mb_body_ok(json_pack("{s:o}", "job", mb_lifecycle_status(st->lc)));
+    }
+    return mb_body_error(
+        MB_EBADREQ, "unknown op '%s' (search, add, delete, needs, stats, refit)", op);
 }
 
 static void s_idle(void *state) {
@@ -297,6 +328,7 @@ static void s_idle(void *state) {
         mb_err_t err;
         if (mb_index_save(st->index, &err) != 0) mb_warn("save failed: %s", err.msg);
     }
+    mb_lifecycle_check(st->lc, 0, mb_clock_ms() - st->last_write_ms, NULL);
 }
 
 int mb_index_main(int argc, char **argv) {
@@ -322,12 +354,14 @@ int mb_index_main(int argc, char **argv) {
         mb_error("cannot open index in %s: %s", dir, err.msg);
         return 1;
     }
+    st.lc = mb_lifecycle_new(home, domain, dir, st.index);
     char service[128];
     snprintf(service, sizeof service, "index.%s", domain);
     int threads =
         getenv("MOEBUS_INDEX_THREADS") ? atoi(getenv("MOEBUS_INDEX_THREADS")) : 2;
     if (threads < 1 || threads > 64) threads = 2;
     rc = mb_svc_run_threads(endpoint, service, s_handle, s_idle, &st, threads);
-    mb_index_close(&st.index); /* saves */
+    mb_lifecycle_destroy(&st.lc); /* cancels a job; its pending vectors stay */
+    mb_index_close(&st.index);    /* saves */
     return rc;
 }

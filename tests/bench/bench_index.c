@@ -174,6 +174,7 @@ static void s_bus(const char *home, const float *q, int nq, fig_t *f) {
     pid_t w = fork();
     if (w == 0) {
         setenv("MOEBUS_LOG", "warn", 1);
+        setenv("MOEBUS_EXPERT_JOBS", "0", 1); /* the bench brings its own vectors */
         execl(s_moebus_bin, "moebus", "index", "--domain", "bench", "--home", home,
               "--endpoint", ep, (char *)NULL);
         _exit(127);
@@ -218,7 +219,9 @@ static void s_moebus(const char *type, const float *x, size_t n, const float *q,
     char home[] = "/tmp/mb-bench-index-XXXXXX";
     if (!mkdtemp(home)) exit(1);
     mb_err_t err;
-    if (mb_catalog_domain_add(home, "bench", "builtin", DIM, type, &err) != 0) {
+    mb_domain_info_t info = {.name = "bench", .embed = "hash", .dim = DIM};
+    snprintf(info.index_type, sizeof info.index_type, "%s", type);
+    if (mb_catalog_domain_add(home, &info, &err) != 0) {
         fprintf(stderr, "bench: %s\n", err.msg);
         exit(1);
     }
@@ -353,7 +356,7 @@ static int s_real_doc(void *arg, const mb_rdoc_t *d) {
     real_t *r = arg;
     if (r->n == r->cap) return 1;
     const char *t[1] = {d->text};
-    mb_embed_batch(r->emb, t, 1, r->x + r->n * DIM, NULL);
+    mb_embed_batch(r->emb, t, 1, MB_EMBED_PASSAGE, r->x + r->n * DIM, NULL);
     r->n++;
     return 0;
 }
@@ -374,7 +377,7 @@ static void s_real(int quick) {
                "MOEBUS_SHARED_DATA)\n");
         return;
     }
-    real_t docs = {mb_embed_new("builtin", DIM, NULL), NULL, 0, quick ? 2000 : 100000};
+    real_t docs = {mb_embed_new("hash", DIM, NULL), NULL, 0, quick ? 2000 : 100000};
     docs.x = malloc(docs.cap * DIM * sizeof(float));
     char *p1[1] = {corpus};
     mb_reader_stats_t st;

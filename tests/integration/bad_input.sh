@@ -3,7 +3,7 @@
 # code, nothing is written, and the service keeps answering.
 source "$(dirname "$0")/lib.sh" "$@"
 "$PY" -c "import zmq" || fail "python3-zmq missing"
-"$MOEBUS" domain add alpha >/dev/null
+"$MOEBUS" domain add alpha --embed hash >/dev/null
 printf '{"_id":"x1","title":"","text":"granite quarry stone"}\n' >"$WORK/a.jsonl"
 start_serve
 wait_live index.alpha; wait_live embed.alpha

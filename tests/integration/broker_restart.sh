@@ -3,7 +3,7 @@
 # itself within a few heartbeats and searches work again.
 source "$(dirname "$0")/lib.sh" "$@"
 
-"$MOEBUS" domain add solo >/dev/null
+"$MOEBUS" domain add solo --embed hash >/dev/null
 printf '{"_id":"s1","title":"","text":"lighthouse on a rocky coast"}\n' >"$WORK/s.jsonl"
 start_serve
 wait_live index.solo; wait_live embed.solo

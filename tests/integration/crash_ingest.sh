@@ -4,7 +4,7 @@
 export MOEBUS_HEARTBEAT_MS=100
 source "$(dirname "$0")/lib.sh" "$@"
 "$PY" -c "import zmq" || fail "python3-zmq missing"
-"$MOEBUS" domain add crash --dim 16 >/dev/null
+"$MOEBUS" domain add crash --dim 16 --embed hash >/dev/null
 "$MOEBUS" broker --wait 20000 >>"$LOG" 2>&1 &
 BROKER=$!
 trap 'kill $BROKER 2>/dev/null; wait $BROKER 2>/dev/null; on_exit' EXIT

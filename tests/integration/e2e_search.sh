@@ -4,8 +4,8 @@
 # expected domain; re-ingest adds nothing; domain filters and unknown domains.
 source "$(dirname "$0")/lib.sh" "$@"
 
-"$MOEBUS" domain add cooking >/dev/null
-"$MOEBUS" domain add astronomy >/dev/null
+"$MOEBUS" domain add cooking --embed hash >/dev/null
+"$MOEBUS" domain add astronomy --embed hash >/dev/null
 mkdir -p "$WORK/cooking/sub"
 cat >"$WORK/cooking/bread.md" <<'T'
 # Bread
@@ -67,7 +67,7 @@ if "$MOEBUS" search --json --domain nosuch "x" >"$WORK/s5.json"; then fail "unkn
 "$MOEBUS" ingest astronomy "$WORK/astro.jsonl" 2>/dev/null  # puts a3 back for the checks below
 
 "$MOEBUS" domain list >"$WORK/list.txt"
-grep -qE "^astronomy +builtin +256 +3 +3" "$WORK/list.txt" || fail "domain list: $(cat "$WORK/list.txt")"
+grep -qE "^astronomy +hash +256 +3 +3" "$WORK/list.txt" || fail "domain list: $(cat "$WORK/list.txt")"
 
 # Restart: the indexes come back from disk with the same answers.
 stop_serve
@@ -79,7 +79,7 @@ wait_live index.astronomy
 grep -q "rebuilding" "$LOG" && fail "a clean restart must not rebuild the FAISS index"
 
 # A domain added while serve runs gets its workers without a restart.
-"$MOEBUS" domain add late >/dev/null
+"$MOEBUS" domain add late --embed hash >/dev/null
 wait_live index.late 10; wait_live embed.late 10
 printf '{"_id":"z1","title":"","text":"zeppelin airship filled with hydrogen"}\n' >"$WORK/late.jsonl"
 "$MOEBUS" ingest -q late "$WORK/late.jsonl" || fail "ingest into the live-added domain"

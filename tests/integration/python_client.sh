@@ -3,7 +3,7 @@
 # service, as PROTOCOL.md promises.
 source "$(dirname "$0")/lib.sh" "$@"
 "$PY" -c "import zmq" || fail "python3-zmq is not installed (deploy/bootstrap.sh installs it)"
-"$MOEBUS" domain add notes >/dev/null
+"$MOEBUS" domain add notes --embed hash >/dev/null
 printf '{"_id":"n1","title":"Kettle","text":"boil water in the kettle for tea"}\n{"_id":"n2","title":"Bike","text":"oil the chain of the bicycle"}\n' >"$WORK/n.jsonl"
 start_serve
 wait_live index.notes; wait_live embed.notes

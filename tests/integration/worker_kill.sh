@@ -5,8 +5,8 @@
 # search succeeds in full.
 source "$(dirname "$0")/lib.sh" "$@"
 
-"$MOEBUS" domain add left >/dev/null
-"$MOEBUS" domain add right >/dev/null
+"$MOEBUS" domain add left --embed hash >/dev/null
+"$MOEBUS" domain add right --embed hash >/dev/null
 printf '{"_id":"l1","title":"","text":"volcano lava eruption magma"}\n' >"$WORK/l.jsonl"
 printf '{"_id":"r1","title":"","text":"volcano ash cloud over the island"}\n' >"$WORK/r.jsonl"
 start_serve

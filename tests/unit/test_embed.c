@@ -21,14 +21,13 @@ static double s_dot(const float *a, const float *b) {
 static void test_deterministic_normalised(void **state) {
     (void)state;
     mb_err_t err;
-    mb_embed_t *a = mb_embed_new("builtin", DIM, &err),
-               *b = mb_embed_new("builtin", DIM, &err);
+    mb_embed_t *a = mb_embed_new("hash", DIM, &err), *b = mb_embed_new("hash", DIM, &err);
     assert_int_equal(mb_embed_dim(a), DIM);
     assert_non_null(strstr(mb_embed_version(a), "d256"));
     const char *t[1] = {"The quick brown fox jumps over the lazy dog"};
     float va[DIM], vb[DIM];
-    assert_int_equal(mb_embed_batch(a, t, 1, va, &err), 0);
-    assert_int_equal(mb_embed_batch(b, t, 1, vb, &err), 0);
+    assert_int_equal(mb_embed_batch(a, t, 1, MB_EMBED_PASSAGE, va, &err), 0);
+    assert_int_equal(mb_embed_batch(b, t, 1, MB_EMBED_PASSAGE, vb, &err), 0);
     assert_memory_equal(va, vb, sizeof va);
     assert_true(fabs(s_dot(va, va) - 1.0) < 1e-5);
     mb_embed_destroy(&a);
@@ -38,11 +37,11 @@ static void test_deterministic_normalised(void **state) {
 
 static void test_lexical_overlap(void **state) {
     (void)state;
-    mb_embed_t *e = mb_embed_new("builtin", DIM, NULL);
+    mb_embed_t *e = mb_embed_new("hash", DIM, NULL);
     const char *t[4] = {"compilers optimise loops", "the compiler optimised a loop",
                         "elephants live in africa", "COMPILERS Optimise LOOPS!"};
     float v[4][DIM];
-    assert_int_equal(mb_embed_batch(e, t, 4, &v[0][0], NULL), 0);
+    assert_int_equal(mb_embed_batch(e, t, 4, MB_EMBED_PASSAGE, &v[0][0], NULL), 0);
     /* stemming + case folding: same words in other forms match */
     assert_true(s_dot(v[0], v[3]) > 0.999);
     assert_true(s_dot(v[0], v[1]) > 0.9);
@@ -53,18 +52,19 @@ static void test_lexical_overlap(void **state) {
 static void test_edge_inputs(void **state) {
     (void)state;
     mb_err_t err;
-    assert_null(mb_embed_new("builtin", 4, &err));
+    assert_null(mb_embed_new("hash", 4, &err));
     assert_int_equal(err.code, MB_EBADREQ);
     assert_null(mb_embed_new("magic", DIM, &err));
     assert_non_null(strstr(err.msg, "magic"));
-    mb_embed_t *e = mb_embed_new("builtin", DIM, NULL);
+    mb_embed_t *e = mb_embed_new("hash", DIM, NULL);
     const char *empty[2] = {"", "the of and"}; /* no tokens after stop words */
     float v[2][DIM];
-    assert_int_equal(mb_embed_batch(e, empty, 2, &v[0][0], NULL), 0);
+    assert_int_equal(mb_embed_batch(e, empty, 2, MB_EMBED_PASSAGE, &v[0][0], NULL), 0);
     for (int i = 0; i < DIM; i++)
         assert_true(v[0][i] == 0 && v[1][i] == 0);
     const char *bad[1] = {"caf\xc3"};
-    assert_int_equal(mb_embed_batch(e, bad, 1, &v[0][0], &err), MB_EBADREQ);
+    assert_int_equal(mb_embed_batch(e, bad, 1, MB_EMBED_PASSAGE, &v[0][0], &err),
+                     MB_EBADREQ);
     mb_embed_destroy(&e);
 }
 

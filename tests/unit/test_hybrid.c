@@ -45,7 +45,9 @@ static int s_on_doc(void *arg, const mb_rdoc_t *d) {
         return 0;
     }
     float *v = malloc(nc * DIM * sizeof *v);
-    assert_int_equal(mb_embed_batch(l->emb, (const char *const *)chunks, nc, v, NULL), 0);
+    assert_int_equal(mb_embed_batch(l->emb, (const char *const *)chunks, nc,
+                                    MB_EMBED_PASSAGE, v, NULL),
+                     0);
     mb_doc_t doc = {d->id, d->source, "h", NULL, nc, (const char *const *)chunks, v};
     mb_add_result_t res;
     assert_int_equal(mb_index_add(l->ix, &doc, 1, "t", &res, NULL), 0);
@@ -67,7 +69,7 @@ static double s_mrr(load_t *l, mb_search_mode_t mode) {
     for (size_t i = 0; i < l->n; i++) {
         float q[DIM];
         const char *t[1] = {l->qtext[i]};
-        mb_embed_batch(l->emb, t, 1, q, NULL);
+        mb_embed_batch(l->emb, t, 1, MB_EMBED_PASSAGE, q, NULL);
         mb_query_t mq = {
             .mode = mode, .vector = q, .query = l->qtext[i], .k = 10, .rrf_k = 60};
         json_t *r = NULL;
@@ -98,7 +100,7 @@ static void test_hybrid_not_worse_than_worst_channel(void **state) {
     tu_mkdtemp(dir, sizeof dir, "hybrid");
     load_t l = {0};
     l.ix = mb_index_open(dir, DIM, NULL, NULL);
-    l.emb = mb_embed_new("builtin", DIM, NULL);
+    l.emb = mb_embed_new("hash", DIM, NULL);
     char *paths[1] = {JARGON};
     mb_reader_stats_t st;
     mb_reader_run(paths, 1, s_on_doc, &l, &st);

@@ -292,7 +292,14 @@ static void test_lexical_and_hybrid(void **state) {
                 1.0 + 1e-9);
     json_decref(r);
     /* missing inputs */
+    /* hybrid without a vector (expert not fitted yet) is lexical; dense
+     * without one is an error */
     hq.vector = NULL;
+    assert_int_equal(mb_index_query(ix, &hq, &r, &err), 0);
+    assert_string_equal(s_top(r), "runner");
+    assert_null(json_object_get(json_array_get(r, 0), "dense"));
+    json_decref(r);
+    hq.mode = MB_MODE_DENSE;
     assert_int_equal(mb_index_query(ix, &hq, &r, &err), MB_EBADREQ);
     mb_query_t lq = {.mode = MB_MODE_LEXICAL, .query = "", .k = 3};
     assert_int_equal(mb_index_query(ix, &lq, &r, &err), MB_EBADREQ);
