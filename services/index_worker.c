@@ -303,6 +303,10 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     state_t *st = state;
     const char *op = mb_json_str(mb_body_json(req), "op", "");
     if (strcmp(op, "search") == 0) return s_search(st, req);
+    /* A busy worker may never be idle: check for due expert jobs here too
+     * (rate-limited inside). */
+    if (strcmp(op, "refit") != 0)
+        mb_lifecycle_check(st->lc, 0, mb_clock_ms() - st->last_write_ms, NULL);
     if (strcmp(op, "add") == 0) return s_add(st, req);
     if (strcmp(op, "needs") == 0) return s_needs(st, req);
     if (strcmp(op, "delete") == 0) return s_delete(st, req);

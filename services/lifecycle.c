@@ -24,7 +24,8 @@ struct mb_lifecycle_t {
     pthread_t thread;
     int joinable;
     volatile int cancel;
-    pthread_mutex_t lock; /* guards the fields below */
+    pthread_mutex_t check; /* one caller of mb_lifecycle_check at a time */
+    pthread_mutex_t lock;  /* guards the fields below */
     job_state_t state;
     int64_t done, total, last_ms;
     char error[512], target[192];
@@ -50,6 +51,7 @@ mb_lifecycle_t *mb_lifecycle_new(const char *home, const char *domain, const cha
     self->dir = strdup(dir);
     self->index = index;
     pthread_mutex_init(&self->lock, NULL);
+    pthread_mutex_init(&self->check, NULL);
     return self;
 }
 
@@ -66,6 +68,7 @@ void mb_lifecycle_destroy(mb_lifecycle_t **self_p) {
     self->cancel = 1;
     s_join(self);
     pthread_mutex_destroy(&self->lock);
+    pthread_mutex_destroy(&self->check);
     free(self->home);
     free(self->domain);
     free(self->dir);
@@ -243,7 +246,21 @@ static int s_start(mb_lifecycle_t *self, const char *why) {
     return 1;
 }
 
+static int s_check(mb_lifecycle_t *self, int force, int64_t quiet_ms, mb_err_t *err);
+
 int mb_lifecycle_check(mb_lifecycle_t *self, int force, int64_t quiet_ms, mb_err_t *err) {
+    /* Any request thread may call; an automatic check just skips when
+     * another is under way. */
+    if (force)
+        pthread_mutex_lock(&self->check);
+    else if (pthread_mutex_trylock(&self->check) != 0)
+        return 0;
+    int rc = s_check(self, force, quiet_ms, err);
+    pthread_mutex_unlock(&self->check);
+    return rc;
+}
+
+static int s_check(mb_lifecycle_t *self, int force, int64_t quiet_ms, mb_err_t *err) {
     if (s_running(self)) {
         if (force)
             return -mb_err_set(err, MB_EEXISTS, "an expert job is already running");

@@ -11,9 +11,11 @@ static const struct {
 } s_cmds[] = {
     {"serve", mb_serve_main, "run the whole service (broker + workers) on a home"},
     {"stop", mb_stop_main, "stop the service running on a home"},
-    {"domain", mb_domain_main, "add or list knowledge domains"},
+    {"domain", mb_domain_main,
+     "add, list, refit knowledge domains or change their expert"},
     {"ingest", mb_ingest_main, "index documents into a domain"},
     {"search", mb_search_main, "search the running service"},
+    {"eval", mb_eval_main, "measure retrieval quality on BEIR-layout data"},
     {"call", mb_call_main, "send one JSON request to any service and print the reply"},
     {"broker", mb_broker_main, "run the message broker (MDP/0.2)"},
     {"gate", mb_gate_main, "run the gate worker (query front door)"},

@@ -14,5 +14,6 @@ int mb_domain_main(int argc, char **argv);
 int mb_ingest_main(int argc, char **argv);
 int mb_search_main(int argc, char **argv);
 int mb_call_main(int argc, char **argv);
+int mb_eval_main(int argc, char **argv);
 
 #endif
