@@ -38,6 +38,9 @@ say "ingesting: one document per dictionary entry"
 "$MOEBUS" ingest computing "$DICTD/foldoc.index"
 "$MOEBUS" ingest jargon "$DICTD/jargon.index"
 "$MOEBUS" ingest english "$DICTD/gcide.index"
+
+say "each domain's index worker fits its builtin expert (LSA) on the domain's text"
+for d in computing jargon english; do "$MOEBUS" domain wait "$d"; done
 "$MOEBUS" domain list
 
 # Best answers from different domains: computing (FOLDOC), jargon, english (GCIDE).

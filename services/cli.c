@@ -20,6 +20,7 @@ static const char *s_domain_usage =
     "usage: moebus domain add NAME [--index FACTORY] [--dim D] [EXPERT] [--home DIR]\n"
     "       moebus domain set-expert NAME EXPERT [--wait]\n"
     "       moebus domain refit NAME [--wait]\n"
+    "       moebus domain wait NAME\n"
     "       moebus domain list [--json] [--home DIR] [--endpoint E]\n"
     "\n"
     "add         registers a domain in HOME's catalog; a running `moebus serve`\n"
@@ -28,6 +29,8 @@ static const char *s_domain_usage =
     "            background while searches use the old one, then swapped in.\n"
     "refit       fits the builtin expert again now (it also refits by itself when\n"
     "            the corpus doubles) / re-embeds with the current expert.\n"
+    "wait        waits until the domain's expert is current (fitted, every\n"
+    "            chunk embedded): after an ingest, before measuring.\n"
     "list        shows the domains, with document and chunk counts when the\n"
     "            service is running.\n"
     "\n"
@@ -184,7 +187,9 @@ static int s_check_expert(mb_domain_info_t *d, int dim_given) {
 
 /* Sends op to index.NAME and, with wait, polls its stats until the expert
  * job is done. */
-static int s_domain_refit(const char *endpoint, const char *name, int wait) {
+/* refit: starts the expert job (start) and/or waits until no job runs, an
+ * expert is set and every chunk has its vector (or a job failed). */
+static int s_domain_refit(const char *endpoint, const char *name, int wait, int start) {
     mb_err_t err;
     mb_client_t *client = mb_client_new(endpoint, &err);
     if (!client) {
@@ -194,31 +199,48 @@ static int s_domain_refit(const char *endpoint, const char *name, int wait) {
     char service[128];
     snprintf(service, sizeof service, "index.%s", name);
     int rc = 1;
-    mb_body_t *r =
-        s_call(client, service, mb_body_new(json_pack("{s:s}", "op", "refit")), 10000, 0);
-    if (!r) goto done;
-    mb_body_destroy(&r);
-    printf("domain %s: expert job started\n", name);
+    mb_body_t *r = NULL;
+    if (start) {
+        mb_body_t *req = mb_body_new(json_pack("{s:s}", "op", "refit"));
+        int crc = mb_client_call(client, service, &req, &r, 10000, &err);
+        mb_body_destroy(&r);
+        if (crc == MB_EEXISTS) {
+            printf("domain %s: an expert job is already running\n", name);
+        } else if (crc != 0) {
+            fprintf(stderr, "moebus: %s: %s (%s)\n", service, err.msg, mb_err_name(crc));
+            goto done;
+        } else {
+            printf("domain %s: expert job started\n", name);
+        }
+    }
     rc = 0;
+    int64_t t0 = mb_clock_ms();
     while (wait) {
-        usleep(500000);
+        usleep(start ? 500000 : 200000);
         r = s_call(client, service, mb_body_new(json_pack("{s:s}", "op", "stats")), 10000,
                    0);
         if (!r) {
             rc = 1;
             break;
         }
-        json_t *job = json_object_get(mb_body_json(r), "job");
+        json_t *sj = mb_body_json(r);
+        json_t *job = json_object_get(sj, "job");
         const char *state = mb_json_str(job, "state", "?");
-        if (strcmp(state, "idle") == 0) {
-            printf("domain %s: expert %s (%lld ms)\n", name,
-                   mb_json_str(mb_body_json(r), "expert", "?"),
-                   (long long)mb_json_int(job, "last_ms", 0));
-            wait = 0;
-        } else if (strcmp(state, "failed") == 0) {
+        int current =
+            *mb_json_str(sj, "expert", "") &&
+            mb_json_int(sj, "vectors_stored", 0) == mb_json_int(sj, "chunks", -1);
+        if (strcmp(state, "failed") == 0) {
             fprintf(stderr, "moebus: domain %s: expert job failed: %s\n", name,
                     mb_json_str(job, "error", "?"));
             rc = 1;
+            wait = 0;
+        } else if (strcmp(state, "idle") == 0 &&
+                   (current || mb_clock_ms() - t0 > 600000)) {
+            /* (idle but not current: a job is due once writes go quiet) */
+            printf("domain %s: expert %s, %lld chunks embedded\n", name,
+                   mb_json_str(sj, "expert", "(none)"),
+                   (long long)mb_json_int(sj, "vectors_stored", 0));
+            rc = current ? 0 : 1;
             wait = 0;
         }
         mb_body_destroy(&r);
@@ -286,7 +308,8 @@ int mb_domain_main(int argc, char **argv) {
     const char *name = argv[optind];
     snprintf(d.name, sizeof d.name, "%s", name);
     mb_err_t err;
-    if (strcmp(sub, "refit") == 0) return s_domain_refit(endpoint, name, wait);
+    if (strcmp(sub, "refit") == 0) return s_domain_refit(endpoint, name, wait, 1);
+    if (strcmp(sub, "wait") == 0) return s_domain_refit(endpoint, name, 1, 0);
     if (strcmp(sub, "add") == 0 || strcmp(sub, "set-expert") == 0) {
         int add = strcmp(sub, "add") == 0;
         mb_domain_info_t cur;
@@ -328,7 +351,7 @@ int mb_domain_main(int argc, char **argv) {
         }
         printf("domain %s: expert is now %s%s%s; re-embedding in the background\n", name,
                d.embed, *d.model ? " " : "", d.model);
-        return s_domain_refit(endpoint, name, wait);
+        return s_domain_refit(endpoint, name, wait, 1);
     }
     fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);
     fputs(s_domain_usage, stderr);

@@ -10,6 +10,7 @@ The model name picks the behaviour, so one server covers every case:
   wrongdim  vectors of DIM + 1 floats
   auth      401 unless "Authorization: Bearer sekret"
   short     one embedding fewer than asked
+  slowish   sleeps 0.3 s per request, then ok (a re-embed that takes a while)
 Prints "ready PORT" once listening. Counts requests per model at GET /count.
 """
 import hashlib, json, struct, sys, threading, time
@@ -53,6 +54,8 @@ class H(BaseHTTPRequestHandler):
             return self.send(404, {"error": {"message": "no such path " + self.path}})
         if model == "slow":
             time.sleep(3)
+        if model == "slowish":
+            time.sleep(0.3)
         if model == "flaky" and first:
             return self.send(429, {"error": {"message": "slow down"}}, [("Retry-After", "0")])
         if model == "down":
