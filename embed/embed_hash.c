@@ -28,19 +28,6 @@ typedef struct {
     size_t nh, cap;
 } hash_state_t;
 
-static uint64_t s_fnv1a(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    /* final avalanche so low bits (the bucket) depend on every byte */
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h;
-}
-
 static void s_on_token(const char *tok, size_t len, void *arg) {
     hash_state_t *st = arg;
     if (st->nh == st->cap) {
@@ -50,7 +37,7 @@ static void s_on_token(const char *tok, size_t len, void *arg) {
         st->hashes = h;
         st->cap = cap;
     }
-    st->hashes[st->nh++] = s_fnv1a(tok, len);
+    st->hashes[st->nh++] = mb_text_hash(tok, len);
 }
 
 static int s_cmp_u64(const void *a, const void *b) {

@@ -41,15 +41,6 @@ typedef struct {
     size_t cap, n;
 } strmap_t;
 
-static uint64_t s_hash(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
 static void s_map_init(strmap_t *m, size_t cap) {
     m->cap = 16;
     while (m->cap < cap * 2)
@@ -68,7 +59,7 @@ static void s_map_free(strmap_t *m) {
 }
 
 static size_t s_map_slot(const strmap_t *m, const char *k, size_t n) {
-    size_t i = s_hash(k, n) & (m->cap - 1);
+    size_t i = mb_text_hash(k, n) & (m->cap - 1);
     while (m->keys[i] && (strncmp(m->keys[i], k, n) != 0 || m->keys[i][n] != 0))
         i = (i + 1) & (m->cap - 1);
     return i;
@@ -181,7 +172,7 @@ static void s_tok(const char *tok, size_t len, void *arg) {
             t->rcap = t->rcap ? t->rcap * 2 : 32;
             t->rare = mb_xrealloc(t->rare, t->rcap * sizeof *t->rare);
         }
-        t->rare[t->nrare++] = s_hash(tok, len);
+        t->rare[t->nrare++] = mb_text_hash(tok, len);
         return;
     }
     if (t->n == t->cap) {
@@ -463,7 +454,7 @@ mb_lsa_t *mb_lsa_fit(const char *const *texts, size_t n, const mb_lsa_opts_t *op
     self->rare = malloc((all.n - nkeep + 1) * sizeof *self->rare);
     for (size_t s = 0; s < all.cap; s++)
         if (all.keys[s] && remap[all.ids[s]] < 0)
-            self->rare[self->nrare++] = s_hash(all.keys[s], strlen(all.keys[s]));
+            self->rare[self->nrare++] = mb_text_hash(all.keys[s], strlen(all.keys[s]));
     qsort(self->rare, self->nrare, sizeof *self->rare, s_cmp_u64);
 
     self->dim = o.dim;

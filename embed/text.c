@@ -178,3 +178,16 @@ void mb_text_acronyms(const char *text, size_t len, int is_query, mb_text_token_
         i++;
     }
 }
+
+uint64_t mb_text_hash(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    /* final avalanche so low bits (the bucket) depend on every byte */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+}

@@ -6,6 +6,7 @@
 #define MB_TEXT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mb_error.h"
 
@@ -19,6 +20,10 @@ void mb_text_destroy(mb_text_t **self_p);
 typedef void(mb_text_token_fn)(const char *tok, size_t len, void *arg);
 int mb_text_tokenize(mb_text_t *self, const char *text, size_t len, mb_text_token_fn *fn,
                      void *arg, mb_err_t *err);
+
+/* 64-bit hash of a token (FNV-1a with a final avalanche, so every bit
+ * depends on every byte): hashed features and the experts' rare-term sets. */
+uint64_t mb_text_hash(const char *s, size_t n);
 
 /* Acronym keys, "~" + lower-case letters, for matching an acronym to its
  * expansion ("Public Remote-Access Computer Standards Association" -> the key

@@ -97,6 +97,25 @@ static int s_sample_cb(void *arg, size_t n, const int64_t *ids, const float *vec
     return 0;
 }
 
+/* Trains fresh on a reservoir sample of the vectors each() yields (the
+ * stored ones, or a re-embed's pending ones); wlock held. */
+static int s_train(mb_index_t *self, mb_vindex_t *fresh,
+                   int (*each)(mb_store_t *, mb_store_vec_fn *, void *, mb_err_t *),
+                   int64_t total, mb_err_t *err) {
+    int64_t t0 = mb_clock_ms_index(), need = mb_vindex_min_train(fresh);
+    sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
+                   .rng = 42,
+                   .dim = self->dim};
+    sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
+    int rc = each(self->store, s_sample_cb, &sm, err);
+    if (rc == 0) rc = mb_vindex_train(fresh, sm.n, sm.x, err);
+    free(sm.x);
+    if (rc == 0)
+        mb_info("trained %s on %zu of %lld vectors in %lld ms", self->factory, sm.n,
+                (long long)total, (long long)(mb_clock_ms_index() - t0));
+    return rc;
+}
+
 /* Builds a new FAISS index of the configured type from the store (writer
  * connection; the caller holds wlock): trained on a reservoir sample when the
  * store has enough vectors, else the flat fallback. Searches keep using the
@@ -108,19 +127,8 @@ static int s_build(mb_index_t *self, mb_vindex_t **out, mb_err_t *err) {
     int64_t chunks = mb_store_count_vectors(self->store);
     int64_t need = mb_vindex_min_train(fresh);
     int rc = 0;
-    if (mb_vindex_untrained(fresh) && chunks >= need) {
-        int64_t t0 = mb_clock_ms_index();
-        sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
-                       .rng = 42,
-                       .dim = self->dim};
-        sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
-        rc = mb_store_each_vector(self->store, s_sample_cb, &sm, err);
-        if (rc == 0) rc = mb_vindex_train(fresh, sm.n, sm.x, err);
-        free(sm.x);
-        if (rc == 0)
-            mb_info("trained %s on %zu of %lld vectors in %lld ms", self->factory, sm.n,
-                    (long long)chunks, (long long)(mb_clock_ms_index() - t0));
-    }
+    if (mb_vindex_untrained(fresh) && chunks >= need)
+        rc = s_train(self, fresh, mb_store_each_vector, chunks, err);
     if (rc == 0) rc = mb_store_each_vector(self->store, s_add_cb, fresh, err);
     if (rc != 0) {
         mb_vindex_destroy(&fresh);
@@ -778,17 +786,8 @@ int mb_index_reembed(mb_index_t *self, const char *version, mb_index_embed_fn *e
     if (got < 0) rc = (int)-got;
     int64_t have = rc == 0 ? mb_store_count_pending(self->store) : 0;
     int64_t need = mb_vindex_min_train(fresh);
-    if (rc == 0 && mb_vindex_untrained(fresh) && have >= need) {
-        /* train on the first vectors (pending is in id order: a spread of
-         * the corpus as it was ingested) */
-        sample_t sm = {.cap = (size_t)(need * 4 > 200000 ? 200000 : need * 4),
-                       .rng = 42,
-                       .dim = self->dim};
-        sm.x = malloc(sm.cap * (size_t)self->dim * sizeof(float));
-        rc = mb_store_each_pending(self->store, s_sample_cb, &sm, err);
-        if (rc == 0) rc = mb_vindex_train(fresh, sm.n, sm.x, err);
-        free(sm.x);
-    }
+    if (rc == 0 && mb_vindex_untrained(fresh) && have >= need)
+        rc = s_train(self, fresh, mb_store_each_pending, have, err);
     if (rc == 0) rc = mb_store_each_pending(self->store, s_pending_add_cb, fresh, err);
     if (rc == 0 && (rc = mb_store_begin(self->store, err)) == 0) {
         rc = mb_store_pending_apply(self->store, version, err);
