@@ -31,7 +31,7 @@ extern void dgemm_(const char *ta, const char *tb, const int *m, const int *n,
                    const double *b, const int *ldb, const double *beta, double *c,
                    const int *ldc);
 
-#define LSA_MAGIC "MBLSA001"
+#define LSA_MAGIC "MBLSA002" /* 002: rare-term hashes are mb_text_hash */
 
 /* ---- string -> id map (open addressing) --------------------------------- */
 

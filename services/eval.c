@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -402,8 +403,18 @@ static void s_domain_name(const char *dir, char *out, size_t sz) {
 static int s_mix(mb_client_t *c, const char *home, const char *endpoint,
                  const char *embed, char **dirs, size_t nd, const char *mode,
                  size_t limit, int as_json) {
-    dataset_t *ds = calloc(nd, sizeof *ds);
-    int rc = 0;
+    /* a shell glob over a data folder also names files (SOURCE.txt): skip them */
+    size_t keep = 0;
+    for (size_t i = 0; i < nd; i++) {
+        struct stat sb;
+        if (stat(dirs[i], &sb) == 0 && S_ISDIR(sb.st_mode))
+            dirs[keep++] = dirs[i];
+        else if (!as_json)
+            fprintf(stderr, "moebus eval: skipping %s (not a directory)\n", dirs[i]);
+    }
+    nd = keep;
+    dataset_t *ds = calloc(nd ? nd : 1, sizeof *ds);
+    int rc = nd ? 0 : 1;
     for (size_t i = 0; i < nd && rc == 0; i++) {
         s_domain_name(dirs[i], ds[i].name, sizeof ds[i].name);
         if (s_load(&ds[i], dirs[i], limit) != 0 ||

@@ -31,6 +31,7 @@ struct mb_lifecycle_t {
     char error[512], target[192];
     int64_t failed_at; /* ms: a failed job is not retried automatically for a while */
     int64_t last_catalog_check;
+    int verified; /* the fitted model file was loaded once since start */
 };
 
 static int s_env_int(const char *name, int dflt) {
@@ -313,6 +314,19 @@ static int s_check(mb_lifecycle_t *self, int force, int64_t quiet_ms, mb_err_t *
             return s_start(self, fitted ? "the catalog names another expert"
                                         : "enough text for the first fit");
         return 0;
+    }
+    if (!self->verified) {
+        /* Once per start: a model file that no longer loads (corrupt, or
+         * written by an older moebus) is refitted, not served around. */
+        self->verified = 1;
+        mb_err_t lerr;
+        mb_embed_t *e = mb_embed_open(&have, self->dir, &lerr);
+        if (!e) {
+            mb_warn("the fitted expert of %s cannot be loaded: %s", self->domain,
+                    lerr.msg);
+            return s_start(self, "the fitted model cannot be loaded");
+        }
+        mb_embed_destroy(&e);
     }
     double growth = s_env_double("MOEBUS_REFIT_GROWTH", 2.0);
     if (growth > 1 && have.fit_chunks > 0 && (double)chunks >= growth * have.fit_chunks)
