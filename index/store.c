@@ -68,6 +68,10 @@ static const char *s_schema =
     /* Vectors of a re-embed in progress (the next expert's), swapped into
      * chunks in one transaction when complete: chunks never mix experts. */
     "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, vector BLOB NOT NULL);"
+    /* Chunks stored before their domain's expert existed: a partial index
+     * keeps "how many lack a vector" O(those) instead of a scan of every
+     * vector blob (79 ms at 131k chunks, asked every few seconds). */
+    "CREATE INDEX IF NOT EXISTS chunks_novec ON chunks(id) WHERE length(vector) = 0;"
     /* Lexical index over chunk text. External content (no second copy of the
      * text); triggers keep it in the same transaction as the chunk rows, so
      * a crash can never leave the two out of step. Tokenizer: FTS5's own
@@ -597,7 +601,9 @@ int mb_store_each_pending(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
 }
 
 int64_t mb_store_count_vectors(mb_store_t *self) {
-    return s_count(self, "SELECT count(*) FROM chunks WHERE length(vector) > 0");
+    /* the WHERE must match the partial index's for the planner to use it */
+    return s_count(self, "SELECT (SELECT count(*) FROM chunks) - (SELECT count(*) FROM "
+                         "chunks WHERE length(vector) = 0)");
 }
 
 int64_t mb_store_count_pending(mb_store_t *self) {
