@@ -115,6 +115,11 @@ json_t *mb_fusion_convex(json_t *dense, json_t *lexical, double alpha, int k) {
 
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
                       int k, int rrf_k) {
+    return mb_fusion_rrf_weighted(lists, labels, NULL, nlists, k, rrf_k);
+}
+
+json_t *mb_fusion_rrf_weighted(json_t *const *lists, const char *const *labels,
+                               const double *weights, size_t nlists, int k, int rrf_k) {
     size_t cap = 0;
     for (size_t l = 0; l < nlists; l++)
         cap += lists[l] ? json_array_size(lists[l]) : 0;
@@ -127,7 +132,7 @@ json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nl
         json_array_foreach(lists[l], rank, hit) {
             double raw = json_number_value(json_object_get(hit, "score"));
             size_t j = s_entry(all, &n, labels ? labels[l] : NULL, hit, raw);
-            all[j].fused += 1.0 / (rrf_k + (double)rank + 1.0);
+            all[j].fused += (weights ? weights[l] : 1.0) / (rrf_k + (double)rank + 1.0);
         }
     }
     return s_emit(all, n, k, 1);

@@ -15,6 +15,12 @@
 json_t *mb_fusion_rrf(json_t *const *lists, const char *const *labels, size_t nlists,
                       int k, int rrf_k);
 
+/* The same with a weight per list (the router's probability of each
+ * domain): a hit scores the sum of weight / (rrf_k + rank). NULL weights:
+ * all 1. */
+json_t *mb_fusion_rrf_weighted(json_t *const *lists, const char *const *labels,
+                               const double *weights, size_t nlists, int k, int rrf_k);
+
 /* Weighted fusion of two channels: each list's scores are min-max normalised
  * to 0..1 (a list with one distinct score maps it to 1), then a hit scores
  * alpha * a + (1 - alpha) * b, a hit missing from a list counting 0 there.

@@ -19,6 +19,8 @@
 #include "mb_mdp.h"
 #include "mb_mem.h"
 #include "metrics.h"
+#include "rmodel.h"
+#include "router.h"
 #include "services.h"
 #include "svc.h"
 
@@ -37,10 +39,18 @@ static const char *s_usage =
     "  --domain NAME   the domain to load and search (created if missing)\n"
     "  --mix           each DIR becomes its own domain (named after the folder);\n"
     "                  queries are pooled and searched over all domains and over\n"
-    "                  the query's own domain only (oracle), per dataset and overall\n"
+    "                  the query's own domain only (oracle), and where the router\n"
+    "                  sends it (routed; with the router's top-1 accuracy and the\n"
+    "                  domains searched per query), per dataset and overall\n"
+    "  --router K      learned (default) or pilot, for the routed column\n"
     "  --mode M        hybrid (default), dense, lexical, or all (each in turn)\n"
     "  --embed B       expert for domains eval creates (default builtin)\n"
     "  --limit N       ask only the first N judged queries\n"
+    "  --router-report DIR...  router accuracy in-process on HOME's stores (the\n"
+    "                  domains eval --mix made): learned and pilot top-1, top-p\n"
+    "                  coverage and domains per query, route latency\n"
+    "  --gate-loo      with --router-report: also retrain without each domain in\n"
+    "                  turn and report the gate's decisions on its queries\n"
     "  --json          machine-readable output\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
@@ -249,11 +259,24 @@ static int s_prepare(mb_client_t *c, const char *home, const char *endpoint,
 }
 
 /* One search; fills ranked (distinct doc ids, best first); returns µs or -1. */
-static int64_t s_search(mb_client_t *c, const char *query, const char *mode,
-                        const char *domain, char ***ranked, size_t *n) {
+/* What the router did for the last routed search. */
+static char s_routed_top[MB_DOMAIN_NAME_MAX + 1];
+static int64_t s_routed_searched;
+static const char *s_router_kind; /* --router */
+
+/* domain: one domain; all: a JSON array of names; neither: routed. */
+static int64_t s_search_in(mb_client_t *c, const char *query, const char *mode,
+                           const char *domain, json_t *all, char ***ranked, size_t *n) {
     json_t *j = json_pack("{s:s, s:s, s:i, s:s, s:i}", "op", "search", "query", query,
                           "k", EVAL_K, "mode", mode, "timeout_ms", CALL_MS);
     if (domain) json_object_set_new(j, "domains", json_pack("[s]", domain));
+    if (all) json_object_set(j, "domains", all);
+    if (!domain && !all) {
+        /* routing alone is measured here: the gate's decisions are measured
+         * by --gate-loo */
+        json_object_set_new(j, "retrieve", json_string("always"));
+        if (s_router_kind) json_object_set_new(j, "router", json_string(s_router_kind));
+    }
     mb_body_t *req = mb_body_new(j), *r = NULL;
     int64_t t0 = mb_clock_us();
     mb_err_t err;
@@ -267,6 +290,19 @@ static int64_t s_search(mb_client_t *c, const char *query, const char *mode,
         return -1;
     }
     json_t *res = json_object_get(mb_body_json(r), "results");
+    if (!domain && !all) {
+        /* the router's top domain: the best of its scores */
+        json_t *sc =
+            json_object_get(json_object_get(mb_body_json(r), "router"), "scores");
+        const char *key, *best = "";
+        double bp = -1;
+        json_t *v;
+        json_object_foreach(sc, key, v) if (json_real_value(v) > bp) bp =
+            json_real_value(v),
+                                                                     best = key;
+        snprintf(s_routed_top, sizeof s_routed_top, "%s", best);
+        s_routed_searched = mb_json_int(mb_body_json(r), "domains_searched", 0);
+    }
     *ranked = calloc(json_array_size(res) + 1, sizeof **ranked);
     size_t i;
     json_t *hit;
@@ -281,6 +317,11 @@ static int64_t s_search(mb_client_t *c, const char *query, const char *mode,
     }
     mb_body_destroy(&r);
     return us;
+}
+
+static int64_t s_search(mb_client_t *c, const char *query, const char *mode,
+                        const char *domain, char ***ranked, size_t *n) {
+    return s_search_in(c, query, mode, domain, NULL, ranked, n);
 }
 
 static void s_ranked_free(char **r, size_t n) {
@@ -400,6 +441,34 @@ static void s_domain_name(const char *dir, char *out, size_t sz) {
     }
 }
 
+/* Waits (up to 5 minutes) until the router's model covers every dataset's
+ * domain: it retrains by itself a few seconds after ingest settles. */
+static void s_wait_router(mb_client_t *c, dataset_t *ds, size_t nd, int as_json) {
+    for (int i = 0; i < 600; i++) {
+        mb_body_t *req = mb_body_new(json_pack("{s:s}", "op", "status")), *r = NULL;
+        mb_err_t err;
+        int covered = 0;
+        if (mb_client_call(c, "router", &req, &r, 5000, &err) == 0) {
+            json_t *doms = json_object_get(mb_body_json(r), "domains");
+            const char *st = mb_json_str(mb_body_json(r), "state", "");
+            for (size_t d = 0; d < nd; d++) {
+                size_t k;
+                json_t *v;
+                json_array_foreach(doms, k, v) if (strcmp(json_string_value(v),
+                                                          ds[d].name) == 0) covered++;
+            }
+            if (strcmp(st, "training") == 0) covered = 0;
+        }
+        mb_body_destroy(&r);
+        if (covered == (int)nd) return;
+        if (i == 0 && !as_json)
+            fprintf(stderr, "moebus eval: waiting for the router...\n");
+        usleep(500000);
+    }
+    fprintf(stderr, "moebus eval: the router does not cover every domain; routed figures "
+                    "are for what it has\n");
+}
+
 static int s_mix(mb_client_t *c, const char *home, const char *endpoint,
                  const char *embed, char **dirs, size_t nd, const char *mode,
                  size_t limit, int as_json) {
@@ -422,19 +491,29 @@ static int s_mix(mb_client_t *c, const char *home, const char *endpoint,
             rc = 1;
     }
     if (rc != 0) goto done;
-    json_t *out = json_pack("{s:s, s:[], s:n}", "mode", mode, "datasets", "routed");
-    score_t tot_all = {0}, tot_or = {0};
+    json_t *out = json_pack("{s:s, s:[]}", "mode", mode, "datasets");
+    json_t *alld = json_array();
+    for (size_t i = 0; i < nd; i++)
+        json_array_append_new(alld, json_string(ds[i].name));
+    /* the router must know every domain before routed figures mean anything */
+    s_wait_router(c, ds, nd, as_json);
+    score_t tot_all = {0}, tot_or = {0}, tot_rt = {0};
+    size_t tot_hit = 0, tot_q = 0;
+    int64_t tot_dom = 0;
     if (!as_json)
-        printf("%-12s %7s %12s %12s %10s  (nDCG@10, %s; routed: no router yet)\n",
-               "dataset", "queries", "all-domains", "oracle", "p50 ms", mode);
+        printf("%-12s %7s %12s %12s %12s %8s %8s %10s  (nDCG@10, %s, %s router)\n",
+               "dataset", "queries", "all-domains", "oracle", "routed", "top-1",
+               "domains", "p50 ms", mode, s_router_kind ? s_router_kind : "learned");
     for (size_t i = 0; i < nd; i++) {
-        score_t all = {0}, orc = {0};
+        score_t all = {0}, orc = {0}, rt = {0};
+        size_t hit = 0;
+        int64_t dom = 0;
         for (size_t q = 0; q < ds[i].n; q++) {
             char **ranked;
             size_t nr;
             /* all domains: a hit from another domain is simply not relevant
              * (its id cannot be in this query's qrels) */
-            int64_t us = s_search(c, ds[i].q[q].text, mode, NULL, &ranked, &nr);
+            int64_t us = s_search_in(c, ds[i].q[q].text, mode, NULL, alld, &ranked, &nr);
             if (us < 0) all.failed++;
             s_score_add(&all, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
             s_score_add(&tot_all, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
@@ -444,27 +523,52 @@ static int s_mix(mb_client_t *c, const char *home, const char *endpoint,
             s_score_add(&orc, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
             s_score_add(&tot_or, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
             s_ranked_free(ranked, nr);
+            s_routed_top[0] = 0;
+            s_routed_searched = 0;
+            us = s_search_in(c, ds[i].q[q].text, mode, NULL, NULL, &ranked, &nr);
+            if (us < 0) rt.failed++;
+            s_score_add(&rt, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
+            s_score_add(&tot_rt, ranked, nr, &ds[i].q[q], us < 0 ? 0 : us);
+            s_ranked_free(ranked, nr);
+            hit += strcmp(s_routed_top, ds[i].name) == 0;
+            dom += s_routed_searched;
         }
-        json_t *ja = s_score_json(&all), *jo = s_score_json(&orc);
+        tot_hit += hit;
+        tot_dom += dom;
+        tot_q += ds[i].n;
+        double qn = ds[i].n ? (double)ds[i].n : 1;
+        json_t *ja = s_score_json(&all), *jo = s_score_json(&orc),
+               *jr = s_score_json(&rt);
         if (!as_json)
-            printf("%-12s %7zu %12.4f %12.4f %10.2f\n", ds[i].name, ds[i].n,
-                   json_real_value(json_object_get(ja, "ndcg@10")),
+            printf("%-12s %7zu %12.4f %12.4f %12.4f %8.3f %8.2f %10.2f\n", ds[i].name,
+                   ds[i].n, json_real_value(json_object_get(ja, "ndcg@10")),
                    json_real_value(json_object_get(jo, "ndcg@10")),
+                   json_real_value(json_object_get(jr, "ndcg@10")), hit / qn, dom / qn,
                    json_real_value(
-                       json_object_get(json_object_get(ja, "latency_ms"), "median")));
+                       json_object_get(json_object_get(jr, "latency_ms"), "median")));
         json_array_append_new(json_object_get(out, "datasets"),
-                              json_pack("{s:s, s:s, s:o, s:o}", "dataset", dirs[i],
-                                        "domain", ds[i].name, "all", ja, "oracle", jo));
+                              json_pack("{s:s, s:s, s:o, s:o, s:o, s:f, s:f}", "dataset",
+                                        dirs[i], "domain", ds[i].name, "all", ja,
+                                        "oracle", jo, "routed", jr, "router_top1",
+                                        hit / qn, "avg_domains", dom / qn));
     }
-    json_t *ta = s_score_json(&tot_all), *to = s_score_json(&tot_or);
+    double tq = tot_q ? (double)tot_q : 1;
+    json_t *ta = s_score_json(&tot_all), *to = s_score_json(&tot_or),
+           *tr = s_score_json(&tot_rt);
     if (!as_json)
-        printf("%-12s %7lld %12.4f %12.4f %10.2f\n", "overall",
-               (long long)mb_json_int(ta, "queries", 0),
+        printf("%-12s %7zu %12.4f %12.4f %12.4f %8.3f %8.2f %10.2f\n", "overall", tot_q,
                json_real_value(json_object_get(ta, "ndcg@10")),
                json_real_value(json_object_get(to, "ndcg@10")),
+               json_real_value(json_object_get(tr, "ndcg@10")), tot_hit / tq,
+               tot_dom / tq,
                json_real_value(
-                   json_object_get(json_object_get(ta, "latency_ms"), "median")));
-    json_object_set_new(out, "overall", json_pack("{s:o, s:o}", "all", ta, "oracle", to));
+                   json_object_get(json_object_get(tr, "latency_ms"), "median")));
+    json_object_set_new(out, "overall",
+                        json_pack("{s:o, s:o, s:o, s:f, s:f, s:s}", "all", ta, "oracle",
+                                  to, "routed", tr, "router_top1", tot_hit / tq,
+                                  "avg_domains", tot_dom / tq, "router",
+                                  s_router_kind ? s_router_kind : "learned"));
+    json_decref(alld);
     if (as_json) s_print(out);
     json_decref(out);
 done:
@@ -474,23 +578,193 @@ done:
     return rc;
 }
 
+/* Router and gate accuracy in-process, on HOME's stores (the domains must
+ * be ingested: eval --mix does it). Each dataset's queries belong to the
+ * domain named after its folder. Learned vs pilot top-1, what top-p picks,
+ * and, for each domain left out of training in turn, the gate's decisions
+ * on the in-scope and on the left-out queries. */
+static int s_router_report(const char *home, char **dirs, size_t nd, size_t limit,
+                           int gate_loo, int as_json) {
+    dataset_t *ds = calloc(nd ? nd : 1, sizeof *ds);
+    mb_rdomain_t *rd = calloc(nd ? nd : 1, sizeof *rd);
+    char(*ddir)[4096] = calloc(nd ? nd : 1, sizeof *ddir);
+    int rc = 0;
+    json_t *out = json_object();
+    mb_rmodel_t *m = NULL;
+    for (size_t i = 0; i < nd; i++) {
+        s_domain_name(dirs[i], ds[i].name, sizeof ds[i].name);
+        if (s_load(&ds[i], dirs[i], limit) != 0) {
+            rc = 1;
+            goto done;
+        }
+        mb_home_domain_dir(home, ds[i].name, ddir[i], sizeof ddir[i]);
+        rd[i].name = ds[i].name;
+        rd[i].dir = ddir[i];
+    }
+    mb_err_t err;
+    /* the router worker's knobs, so a report trains what the service would */
+    const char *ep = getenv("MOEBUS_ROUTER_PSEUDO"), *es = getenv("MOEBUS_ROUTER_SAMPLE");
+    mb_rtrain_opts_t opts = {.pseudo_per_domain = ep ? (size_t)atol(ep) : 0,
+                             .sample = es ? (size_t)atol(es) : 0};
+    int64_t t0 = mb_clock_us();
+    m = mb_rmodel_train(rd, nd, &opts, &err);
+    double train_ms = (double)(mb_clock_us() - t0) / 1000.0;
+    if (!m) {
+        fprintf(stderr, "moebus eval: router training failed: %s\n", err.msg);
+        rc = 1;
+        goto done;
+    }
+    size_t nm = mb_rmodel_ndomains(m);
+    double *probs = calloc(nm, sizeof *probs);
+    size_t *order = calloc(nm, sizeof *order);
+    size_t total = 0, hit[2] = {0}, cover[2] = {0}, chosen[2] = {0}, retr = 0;
+    size_t lat_n = 0;
+    double *lat = NULL;
+    json_t *per = json_array();
+    if (!as_json)
+        printf("%-12s %7s %9s %9s %9s %9s %8s\n", "domain", "queries", "learned", "pilot",
+               "covered", "domains", "retrieve");
+    for (size_t i = 0; i < nd; i++) {
+        int truth = mb_rmodel_find(m, ds[i].name);
+        size_t h[2] = {0}, cv = 0, ch = 0, rt = 0;
+        for (size_t q = 0; q < ds[i].n; q++) {
+            for (int kind = 0; kind < 2; kind++) {
+                mb_rgate_t g;
+                int64_t s0 = mb_clock_us();
+                if (mb_rmodel_score(m, ds[i].q[q].text, kind, NULL, 0.9, 3, probs, &g,
+                                    &err) != 0)
+                    continue;
+                if (kind == 0) {
+                    lat = mb_xrealloc(lat, (lat_n + 1) * sizeof *lat);
+                    lat[lat_n++] = (double)(mb_clock_us() - s0);
+                }
+                size_t best = 0;
+                for (size_t d = 1; d < nm; d++)
+                    if (probs[d] > probs[best]) best = d;
+                h[kind] += (int)best == truth;
+                size_t nsel = mb_router_top_p(probs, nm, 0.9, 3, order);
+                int in = 0;
+                for (size_t s = 0; s < nsel; s++)
+                    in |= (int)order[s] == truth;
+                if (kind == 0) {
+                    cv += in;
+                    ch += nsel;
+                    rt += g.p_in >= mb_rmodel_threshold(m);
+                } else {
+                    cover[1] += in;
+                    chosen[1] += nsel;
+                }
+            }
+        }
+        total += ds[i].n;
+        hit[0] += h[0], hit[1] += h[1], cover[0] += cv, chosen[0] += ch, retr += rt;
+        double n = (double)ds[i].n;
+        if (!as_json)
+            printf("%-12s %7zu %9.3f %9.3f %9.3f %9.2f %8.3f\n", ds[i].name, ds[i].n,
+                   h[0] / n, h[1] / n, cv / n, ch / n, rt / n);
+        json_array_append_new(
+            per, json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f}", "domain", ds[i].name,
+                           "queries", (json_int_t)ds[i].n, "learned_top1", h[0] / n,
+                           "pilot_top1", h[1] / n, "top_p_covers", cv / n, "avg_domains",
+                           ch / n, "retrieve_rate", rt / n));
+    }
+    double tn = (double)(total ? total : 1);
+    double med = 0;
+    if (lat_n) {
+        for (size_t a = 1; a < lat_n; a++) /* insertion sort: a few thousand */
+            for (size_t b = a; b > 0 && lat[b - 1] > lat[b]; b--) {
+                double t = lat[b];
+                lat[b] = lat[b - 1];
+                lat[b - 1] = t;
+            }
+        med = lat[lat_n / 2];
+    }
+    mb_rmodel_stats_t st;
+    mb_rmodel_stats(m, &st);
+    if (!as_json) {
+        printf("%-12s %7zu %9.3f %9.3f %9.3f %9.2f %8.3f\n", "overall", total,
+               hit[0] / tn, hit[1] / tn, cover[0] / tn, chosen[0] / tn, retr / tn);
+        printf("router: %zu domains, trained in %.0f ms on %zu pseudo-queries "
+               "(held-out top-1 %.3f, pilot %.3f, T %.2f); route median %.1f us\n",
+               nm, train_ms, st.examples, st.heldout_acc, st.pilot_acc, st.temperature,
+               med);
+    }
+    json_object_set_new(out, "domains", per);
+    json_object_set_new(out, "overall",
+                        json_pack("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "queries",
+                                  (json_int_t)total, "learned_top1", hit[0] / tn,
+                                  "pilot_top1", hit[1] / tn, "top_p_covers",
+                                  cover[0] / tn, "avg_domains", chosen[0] / tn,
+                                  "retrieve_rate", retr / tn, "train_ms", train_ms,
+                                  "route_median_us", med));
+    free(lat);
+    free(probs);
+    free(order);
+    if (gate_loo && nd > 2) {
+        /* each domain left out of the index in turn: a model without it */
+        json_t *loo = json_array();
+        if (!as_json)
+            printf("\ngate, one domain left out: %-10s %9s %9s\n", "left out", "in->retr",
+                   "out->int");
+        for (size_t x = 0; x < nd; x++) {
+            mb_rdomain_t *sub = calloc(nd, sizeof *sub);
+            size_t ns = 0;
+            for (size_t i = 0; i < nd; i++)
+                if (i != x) sub[ns++] = rd[i];
+            mb_rmodel_t *lm = mb_rmodel_train(sub, ns, &opts, &err);
+            free(sub);
+            if (!lm) continue;
+            double *pp = calloc(mb_rmodel_ndomains(lm), sizeof *pp);
+            size_t in_n = 0, in_r = 0, out_n = 0, out_i = 0;
+            for (size_t i = 0; i < nd; i++)
+                for (size_t q = 0; q < ds[i].n; q++) {
+                    mb_rgate_t g;
+                    if (mb_rmodel_score(lm, ds[i].q[q].text, 0, NULL, 0.9, 3, pp, &g,
+                                        &err) != 0)
+                        continue;
+                    if (i == x)
+                        out_n++, out_i += g.p_in < mb_rmodel_threshold(lm);
+                    else
+                        in_n++, in_r += g.p_in >= mb_rmodel_threshold(lm);
+                }
+            free(pp);
+            mb_rmodel_destroy(&lm);
+            double a = in_n ? (double)in_r / in_n : 0,
+                   b = out_n ? (double)out_i / out_n : 0;
+            if (!as_json) printf("%37s %9.3f %9.3f\n", ds[x].name, a, b);
+            json_array_append_new(loo, json_pack("{s:s, s:f, s:f}", "left_out",
+                                                 ds[x].name, "in_scope_retrieved", a,
+                                                 "left_out_internal", b));
+        }
+        json_object_set_new(out, "gate_leave_one_out", loo);
+    }
+    if (as_json) s_print(out);
+done:
+    json_decref(out);
+    mb_rmodel_destroy(&m);
+    for (size_t i = 0; i < nd; i++)
+        s_free(&ds[i]);
+    free(ds);
+    free(rd);
+    free(ddir);
+    return rc;
+}
+
 int mb_eval_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
     const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
     const char *domain = NULL, *mode = "hybrid", *embed = "builtin";
-    int as_json = 0, mix = 0;
+    int as_json = 0, mix = 0, router_report = 0, gate_loo = 0;
     size_t limit = 0;
-    static struct option opts[] = {{"home", required_argument, 0, 'H'},
-                                   {"endpoint", required_argument, 0, 'e'},
-                                   {"domain", required_argument, 0, 'd'},
-                                   {"mode", required_argument, 0, 'm'},
-                                   {"embed", required_argument, 0, 'b'},
-                                   {"limit", required_argument, 0, 'l'},
-                                   {"json", no_argument, 0, 'j'},
-                                   {"mix", no_argument, 0, 'x'},
-                                   {0, 0, 0, 0}};
+    static struct option opts[] = {
+        {"home", required_argument, 0, 'H'},    {"endpoint", required_argument, 0, 'e'},
+        {"domain", required_argument, 0, 'd'},  {"mode", required_argument, 0, 'm'},
+        {"embed", required_argument, 0, 'b'},   {"limit", required_argument, 0, 'l'},
+        {"json", no_argument, 0, 'j'},          {"mix", no_argument, 0, 'x'},
+        {"router-report", no_argument, 0, 'R'}, {"router", required_argument, 0, 'r'},
+        {"gate-loo", no_argument, 0, 'G'},      {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jx", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jxRGr:", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
             home = optarg;
@@ -516,12 +790,32 @@ int mb_eval_main(int argc, char **argv) {
         case 'x':
             mix = 1;
             break;
+        case 'R':
+            router_report = 1;
+            break;
+        case 'r':
+            if (strcmp(optarg, "learned") != 0 && strcmp(optarg, "pilot") != 0) {
+                fputs("moebus eval: --router must be learned or pilot\n", stderr);
+                return 2;
+            }
+            s_router_kind = optarg;
+            break;
+        case 'G':
+            router_report = gate_loo = 1;
+            break;
         default:
             fputs(s_usage, stderr);
             return 2;
         }
     }
     int nd = argc - optind;
+    if (router_report) {
+        if (nd < 2) {
+            fputs(s_usage, stderr);
+            return 2;
+        }
+        return s_router_report(home, argv + optind, (size_t)nd, limit, gate_loo, as_json);
+    }
     int mode_ok = strcmp(mode, "hybrid") == 0 || strcmp(mode, "dense") == 0 ||
                   strcmp(mode, "lexical") == 0 || (!mix && strcmp(mode, "all") == 0);
     if (nd < 1 || !mode_ok || (!mix && (!domain || nd != 1))) {

@@ -74,7 +74,17 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
             db,
             "PRAGMA journal_mode=WAL;"
             "CREATE TABLE IF NOT EXISTS domains(name TEXT PRIMARY KEY,"
-            " embed TEXT NOT NULL, dim INTEGER NOT NULL, created_at INTEGER NOT NULL);",
+            " embed TEXT NOT NULL, dim INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+            /* models the services learn (the router's), whole blobs */
+            "CREATE TABLE IF NOT EXISTS models(name TEXT PRIMARY KEY, version TEXT NOT "
+            "NULL, data BLOB NOT NULL, created_at INTEGER NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS router_labels(query TEXT NOT NULL, domain TEXT "
+            "NOT NULL);"
+            "CREATE TABLE IF NOT EXISTS settings(key TEXT PRIMARY KEY, value TEXT NOT "
+            "NULL);"
+            "CREATE TABLE IF NOT EXISTS generators(name TEXT PRIMARY KEY, url TEXT NOT "
+            "NULL, model TEXT NOT NULL, api_key_env TEXT NOT NULL, created_at INTEGER "
+            "NOT NULL);",
             NULL, NULL, NULL) != SQLITE_OK) {
         mb_err_set(err, MB_EIO, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -228,6 +238,211 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
         rc = mb_err_set(err, MB_EIO, "cannot add domain: %s", sqlite3_errmsg(db));
     else if (s_mkdirs(dir) != 0)
         rc = mb_err_set(err, MB_EIO, "cannot create %s: %s", dir, strerror(errno));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- models ---- */
+
+int mb_catalog_model_put(const char *home, const char *name, const char *version,
+                         const void *data, size_t size, mb_err_t *err) {
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "INSERT OR REPLACE INTO models(name, version, data, created_at) "
+                       "VALUES(?1, ?2, ?3, ?4)",
+                       -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, version, -1, SQLITE_STATIC);
+    sqlite3_bind_blob64(s, 3, data, (sqlite3_uint64)size, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc =
+            mb_err_set(err, MB_EIO, "cannot save model %s: %s", name, sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_model_get(const char *home, const char *name, void **data, size_t *size,
+                         mb_err_t *err) {
+    *data = NULL;
+    *size = 0;
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_ENOTFOUND, "no catalog in %s", home);
+    sqlite3_stmt *s = NULL;
+    int rc = MB_ENOTFOUND;
+    sqlite3_prepare_v2(db, "SELECT data FROM models WHERE name = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *size = (size_t)sqlite3_column_bytes(s, 0);
+        *data = malloc(*size ? *size : 1);
+        memcpy(*data, sqlite3_column_blob(s, 0), *size);
+        rc = 0;
+    } else {
+        mb_err_set(err, MB_ENOTFOUND, "no model '%s' in the catalog", name);
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- router labels ---- */
+
+int mb_catalog_labels_set(const char *home, char **queries, char **domains, size_t n,
+                          mb_err_t *err) {
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    int rc = 0;
+    sqlite3_stmt *s = NULL;
+    sqlite3_exec(db, "BEGIN IMMEDIATE; DELETE FROM router_labels;", NULL, NULL, NULL);
+    sqlite3_prepare_v2(db, "INSERT INTO router_labels(query, domain) VALUES(?1, ?2)", -1,
+                       &s, NULL);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, queries[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, domains[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = mb_err_set(err, MB_EIO, "cannot store labels: %s", sqlite3_errmsg(db));
+    }
+    sqlite3_finalize(s);
+    sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_labels_get(const char *home, char ***queries, char ***domains, size_t *n,
+                          mb_err_t *err) {
+    *queries = *domains = NULL;
+    *n = 0;
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return 0;
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(db, "SELECT query, domain FROM router_labels", -1, &s, NULL);
+    size_t cap = 0;
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 64;
+            *queries = mb_xrealloc(*queries, cap * sizeof **queries);
+            *domains = mb_xrealloc(*domains, cap * sizeof **domains);
+        }
+        (*queries)[*n] = strdup((const char *)sqlite3_column_text(s, 0));
+        (*domains)[*n] = strdup((const char *)sqlite3_column_text(s, 1));
+        (*n)++;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return 0;
+}
+
+/* ---- settings ---- */
+
+int mb_catalog_setting_get(const char *home, const char *key, char *out, size_t outsz) {
+    sqlite3 *db = s_open(home, 0, NULL);
+    if (!db) return MB_ENOTFOUND;
+    sqlite3_stmt *s = NULL;
+    int rc = MB_ENOTFOUND;
+    sqlite3_prepare_v2(db, "SELECT value FROM settings WHERE key = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (s && sqlite3_step(s) == SQLITE_ROW) {
+        snprintf(out, outsz, "%s", sqlite3_column_text(s, 0));
+        rc = 0;
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_setting_set(const char *home, const char *key, const char *value,
+                           mb_err_t *err) {
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       value
+                           ? "INSERT OR REPLACE INTO settings(key, value) VALUES(?1, ?2)"
+                           : "DELETE FROM settings WHERE key = ?1",
+                       -1, &s, NULL);
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    if (value) sqlite3_bind_text(s, 2, value, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot store setting: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- generators ---- */
+
+int mb_catalog_generators(const char *home, mb_generator_info_t **out, size_t *n,
+                          mb_err_t *err) {
+    *out = NULL;
+    *n = 0;
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return 0;
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(
+        db, "SELECT name, url, model, api_key_env FROM generators ORDER BY name", -1, &s,
+        NULL);
+    size_t cap = 0;
+    while (s && sqlite3_step(s) == SQLITE_ROW) {
+        if (*n == cap) *out = mb_xrealloc(*out, (cap = cap ? cap * 2 : 4) * sizeof **out);
+        mb_generator_info_t *g = &(*out)[(*n)++];
+        snprintf(g->name, sizeof g->name, "%s", sqlite3_column_text(s, 0));
+        snprintf(g->url, sizeof g->url, "%s", sqlite3_column_text(s, 1));
+        snprintf(g->model, sizeof g->model, "%s", sqlite3_column_text(s, 2));
+        snprintf(g->api_key_env, sizeof g->api_key_env, "%s", sqlite3_column_text(s, 3));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return 0;
+}
+
+int mb_catalog_generator_add(const char *home, const mb_generator_info_t *g,
+                             mb_err_t *err) {
+    if (!mb_domain_name_valid(g->name))
+        return mb_err_set(err, MB_EBADREQ,
+                          "invalid generator name '%s': use 1-64 of a-z 0-9 - _",
+                          g->name);
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(
+        db,
+        "INSERT INTO generators(name, url, model, api_key_env, created_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5)",
+        -1, &s, NULL);
+    sqlite3_bind_text(s, 1, g->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, g->url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, g->model, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, g->api_key_env, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)time(NULL));
+    int step = sqlite3_step(s);
+    if (step == SQLITE_CONSTRAINT)
+        rc = mb_err_set(err, MB_EEXISTS, "generator '%s' already exists", g->name);
+    else if (step != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot add generator: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_generator_remove(const char *home, const char *name, mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_ENOTFOUND, "unknown generator '%s'", name);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db, "DELETE FROM generators WHERE name = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot remove generator: %s", sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) == 0)
+        rc = mb_err_set(err, MB_ENOTFOUND, "unknown generator '%s'", name);
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;

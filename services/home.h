@@ -47,6 +47,40 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
 int mb_catalog_domain_set_expert(const char *home, const mb_domain_info_t *info,
                                  mb_err_t *err);
 
+/* Learned models (the router's), as one blob per name. */
+int mb_catalog_model_put(const char *home, const char *name, const char *version,
+                         const void *data, size_t size, mb_err_t *err);
+/* MB_ENOTFOUND when absent; *data malloc'ed. */
+int mb_catalog_model_get(const char *home, const char *name, void **data, size_t *size,
+                         mb_err_t *err);
+
+/* The router's labelled queries (replaced as a whole); arrays and strings
+ * malloc'ed. */
+int mb_catalog_labels_set(const char *home, char **queries, char **domains, size_t n,
+                          mb_err_t *err);
+int mb_catalog_labels_get(const char *home, char ***queries, char ***domains, size_t *n,
+                          mb_err_t *err);
+
+/* Settings (`moebus config`): router.p, router.max_domains, router.shared,
+ * router.kind, gate.threshold, ask.generator. get: 0 or MB_ENOTFOUND.
+ * set with value NULL removes. */
+int mb_catalog_setting_get(const char *home, const char *key, char *out, size_t outsz);
+int mb_catalog_setting_set(const char *home, const char *key, const char *value,
+                           mb_err_t *err);
+
+/* Generators: internal experts behind an OpenAI-compatible chat API. */
+typedef struct {
+    char name[MB_DOMAIN_NAME_MAX + 1];
+    char url[512];
+    char model[128];
+    char api_key_env[64];
+} mb_generator_info_t;
+int mb_catalog_generators(const char *home, mb_generator_info_t **out, size_t *n,
+                          mb_err_t *err);
+int mb_catalog_generator_add(const char *home, const mb_generator_info_t *g,
+                             mb_err_t *err);
+int mb_catalog_generator_remove(const char *home, const char *name, mb_err_t *err);
+
 /* snprintf of HOME/domains/NAME. */
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz);
 

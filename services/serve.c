@@ -29,9 +29,10 @@
 static const char *s_usage =
     "usage: moebus serve [--home DIR] [--endpoint E]\n"
     "\n"
-    "Starts the broker, the gate and the embed/index workers of every domain in\n"
-    "HOME's catalog; restarts crashed workers; starts workers for domains added\n"
-    "while it runs. Stops everything cleanly on SIGINT/SIGTERM (or `moebus stop`).\n"
+    "Starts the broker, the gate, the router, the embed/index workers of every\n"
+    "domain and a generate worker per generator in HOME's catalog; restarts\n"
+    "crashed workers; starts workers for domains and generators added while it\n"
+    "runs. Stops everything cleanly on SIGINT/SIGTERM (or `moebus stop`).\n"
     "\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    endpoint the broker binds (default $MOEBUS_ENDPOINT or\n"
@@ -128,6 +129,16 @@ static void s_sync_domains(const char *home, const char *connect) {
                         "--endpoint", connect, (char *)NULL);
     }
     free(d);
+    mb_generator_info_t *g = NULL;
+    if (mb_catalog_generators(home, &g, &n, &err) != 0) return;
+    for (size_t i = 0; i < n; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "generate.%s", g[i].name);
+        if (!s_has_child(name))
+            s_add_child(name, 0, "generate", "--name", g[i].name, "--home", home,
+                        "--endpoint", connect, (char *)NULL);
+    }
+    free(g);
 }
 
 static void s_reap(int stopping) {
@@ -217,6 +228,8 @@ int mb_serve_main(int argc, char **argv) {
 
     s_add_child("broker", 1, "broker", "--endpoint", endpoint, (char *)NULL);
     s_add_child("gate", 0, "gate", "--home", abshome, "--endpoint", connect,
+                (char *)NULL);
+    s_add_child("router", 0, "router", "--home", abshome, "--endpoint", connect,
                 (char *)NULL);
     s_sync_domains(abshome, connect);
     int64_t sync_at = mb_clock_ms() + 1000;

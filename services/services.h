@@ -15,5 +15,13 @@ int mb_ingest_main(int argc, char **argv);
 int mb_search_main(int argc, char **argv);
 int mb_call_main(int argc, char **argv);
 int mb_eval_main(int argc, char **argv);
+int mb_router_main(int argc, char **argv);
+int mb_router_cmd_main(int argc, char **argv);
+int mb_generate_main(int argc, char **argv);
+int mb_route_main(int argc, char **argv);
+int mb_ask_main(int argc, char **argv);
+int mb_generator_main(int argc, char **argv);
+int mb_config_main(int argc, char **argv);
+int mb_stats_main(int argc, char **argv);
 
 #endif

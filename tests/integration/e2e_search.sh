@@ -29,7 +29,7 @@ grep -q "3 docs (3 new" "$WORK/ingest2.err" || fail "expected 3 new astronomy do
 "$MOEBUS" search --json "telescope to observe galaxies" >"$WORK/s1.json" || fail "search failed"
 [ "$(json_get "$WORK/s1.json" "j['results'][0]['domain']")" = astronomy ] || fail "expected astronomy first: $(cat "$WORK/s1.json")"
 [ "$(json_get "$WORK/s1.json" "j['results'][0]['doc_id']")" = a1 ] || fail "expected a1 first"
-[ "$(json_get "$WORK/s1.json" "sorted(j['gate']['domains'])")" = "['astronomy', 'cooking']" ] || fail "both domains searched"
+[ "$(json_get "$WORK/s1.json" "'astronomy' in j['gate']['domains']")" = True ] || fail "astronomy searched"
 [ "$(json_get "$WORK/s1.json" "j['partial']")" = False ] || fail "not partial"
 [ "$(json_get "$WORK/s1.json" "all(k in j['timings'] for k in ('embed_us','index_us','total_us'))")" = True ] || fail "timings"
 

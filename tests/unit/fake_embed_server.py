@@ -11,9 +11,15 @@ The model name picks the behaviour, so one server covers every case:
   auth      401 unless "Authorization: Bearer sekret"
   short     one embedding fewer than asked
   slowish   sleeps 0.3 s per request, then ok (a re-embed that takes a while)
+POST /v1/chat/completions (the generators' tests), by model:
+  ok        answers "ANSWER(n passages): <question>" citing [1] when passages came
+  slow      sleeps 3 s first;  hang: sleeps 60 s
+  flaky     503 on the first request, then ok
+  down      503 always;  garbage: 200 with a body that is not JSON
+  nochoice  200 JSON without choices;  auth: 401 unless "Bearer sekret"
 Prints "ready PORT" once listening. Counts requests per model at GET /count.
 """
-import hashlib, json, struct, sys, threading, time
+import hashlib, json, re, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DIM = int(sys.argv[2]) if len(sys.argv) > 2 else 16
@@ -43,8 +49,36 @@ class H(BaseHTTPRequestHandler):
         with lock:
             self.send(200, counts)
 
+    def chat(self, body):
+        model = body["model"]
+        with lock:
+            counts["chat:" + model] = counts.get("chat:" + model, 0) + 1
+            n = counts["chat:" + model]
+        if model == "slow":
+            time.sleep(3)
+        if model == "hang":
+            time.sleep(60)
+        if model == "down" or (model == "flaky" and n == 1):
+            return self.send(503, {"error": {"message": "overloaded"}})
+        if model == "garbage":
+            return self.send(200, b"<html>not json</html>")
+        if model == "nochoice":
+            return self.send(200, {"id": "x", "object": "chat.completion"})
+        if model == "auth" and self.headers.get("Authorization") != "Bearer sekret":
+            return self.send(401, {"error": {"message": "invalid api key"}})
+        user = body["messages"][-1]["content"]
+        npass = len(re.findall(r"^\[\d+\] \(", user, re.M))
+        q = user.split("Question: ")[-1]
+        text = f"ANSWER({npass} passages): {q}" + (" [1]" if npass else "")
+        self.send(200, {"id": "c1", "object": "chat.completion", "model": model,
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": text}}],
+                        "usage": {"prompt_tokens": len(user) // 4, "completion_tokens": 9}})
+
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path.endswith("/chat/completions"):
+            return self.chat(body)
         model, texts = body["model"], body["input"]
         with lock:
             counts[model] = counts.get(model, 0) + 1

@@ -1,0 +1,478 @@
+/* router_worker.c — `moebus router`: the learned router on the bus.
+ *
+ *   {"op":"route","query":Q, "p"?, "max_domains"?, "router"?:"learned"|"pilot",
+ *    "domains"?:[..], "shared"?:D}
+ *      -> {"model", "router", "scores":{d:p}, "chosen":[..], "gate":{"p_in",
+ *          "features":{..}}}
+ *   {"op":"train", "labels"?:[[query, domain], ..]}   retrain now
+ *   {"op":"status"}
+ *
+ * The model lives in the catalog (`models`, name "router"). Every second
+ * (idle, or before a request) the worker compares what the model was
+ * trained on with the catalog: the domains that have passages, their expert
+ * versions, their sizes. When that changed and has then stayed the same for
+ * a second (an ingest in progress is not trained on halfway), a background
+ * thread trains a new model; requests keep being answered by the previous
+ * one until the new one is swapped in, between two requests.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "embed.h"
+#include "home.h"
+#include "mb_log.h"
+#include "mb_mdp.h"
+#include "rmodel.h"
+#include "router.h"
+#include "services.h"
+#include "svc.h"
+
+#define MAX_QUERY_BYTES 16384
+#define CHECK_MS 1000
+
+static const char *s_usage =
+    "usage: moebus router [--home DIR] [--endpoint E]\n"
+    "\n"
+    "Serves `router` on the bus: a probability per domain for a query, top-p\n"
+    "selection, and the retrieval gate's features. Trains itself from the\n"
+    "domains' passages and retrains when domains are added, removed, grow or\n"
+    "change expert.\n"
+    "\n"
+    "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
+    "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
+    "tcp://127.0.0.1:5555)\n"
+    "\n"
+    "environment: MOEBUS_ROUTER_PSEUDO (pseudo-queries per domain, 800),\n"
+    "  MOEBUS_ROUTER_SAMPLE (passages read per domain, 20000)\n";
+
+typedef struct {
+    const char *home;
+    mb_rmodel_t *model; /* handler thread only */
+    pthread_mutex_t mu; /* guards the fields below */
+    pthread_t thread;
+    int training, joinable, want;
+    mb_rmodel_t *fresh;
+    char error[512];
+    char sig[8192];      /* what the current (or training) model is for */
+    char seen_sig[8192]; /* the last signature observed */
+    int64_t seen_ms, checked_ms, trained_at;
+    json_t *extra_labels; /* from a train request, until stored */
+} router_t;
+
+/* One line per domain with passages: name, expert version, size bucket. The
+ * bucket (log2 of the chunk count) makes growth by 2x a change. */
+static void s_signature(const char *home, char *out, size_t sz) {
+    mb_domain_info_t *ds = NULL;
+    size_t n = 0;
+    mb_err_t err;
+    out[0] = 0;
+    if (mb_catalog_domains(home, &ds, &n, &err) != 0) return;
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        char dir[4096], path[4200];
+        mb_home_domain_dir(home, ds[i].name, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/store.db", dir);
+        sqlite3 *db = NULL;
+        long long chunks = 0;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK) {
+            sqlite3_busy_timeout(db, 1000);
+            sqlite3_stmt *s = NULL;
+            if (sqlite3_prepare_v2(db, "SELECT max(id) FROM chunks", -1, &s, NULL) ==
+                    SQLITE_OK &&
+                sqlite3_step(s) == SQLITE_ROW)
+                chunks = sqlite3_column_int64(s, 0);
+            sqlite3_finalize(s);
+        }
+        sqlite3_close(db);
+        if (chunks <= 0) continue;
+        mb_expert_spec_t spec;
+        if (mb_expert_read(dir, &spec, &err) != 0) spec.version[0] = 0;
+        /* small domains: every change counts; then doublings */
+        long long bucket =
+            chunks < 1000 ? chunks
+                          : 1000 + (63 - __builtin_clzll((unsigned long long)chunks));
+        off += (size_t)snprintf(out + off, off < sz ? sz - off : 0, "%s %s %lld\n",
+                                ds[i].name, spec.version, bucket);
+        if (off >= sz) break;
+    }
+    free(ds);
+}
+
+static void *s_train_thread(void *arg) {
+    router_t *r = arg;
+    mb_domain_info_t *ds = NULL;
+    size_t n = 0;
+    mb_err_t err = {0};
+    mb_rmodel_t *m = NULL;
+    char **lq = NULL, **ld = NULL;
+    size_t nl = 0;
+    mb_catalog_domains(r->home, &ds, &n, &err);
+    mb_catalog_labels_get(r->home, &lq, &ld, &nl, &err);
+    mb_rdomain_t *rd = calloc(n ? n : 1, sizeof *rd);
+    char(*dirs)[4096] = calloc(n ? n : 1, sizeof *dirs);
+    for (size_t i = 0; i < n; i++) {
+        mb_home_domain_dir(r->home, ds[i].name, dirs[i], sizeof dirs[i]);
+        rd[i].name = ds[i].name;
+        rd[i].dir = dirs[i];
+    }
+    mb_rlabel_t *labels = calloc(nl ? nl : 1, sizeof *labels);
+    for (size_t i = 0; i < nl; i++)
+        labels[i].query = lq[i], labels[i].domain = ld[i];
+    const char *ep = getenv("MOEBUS_ROUTER_PSEUDO"), *es = getenv("MOEBUS_ROUTER_SAMPLE");
+    mb_rtrain_opts_t opts = {.pseudo_per_domain = ep ? (size_t)atol(ep) : 0,
+                             .sample = es ? (size_t)atol(es) : 0,
+                             .labels = labels,
+                             .nlabels = nl};
+    m = mb_rmodel_train(rd, n, &opts, &err);
+    if (m) {
+        void *blob = NULL;
+        size_t size = 0;
+        if (mb_rmodel_save(m, &blob, &size, &err) != 0 ||
+            mb_catalog_model_put(r->home, "router", mb_rmodel_version(m), blob, size,
+                                 &err) != 0)
+            mb_warn("router model not saved: %s", err.msg);
+        free(blob);
+        mb_rmodel_stats_t st;
+        mb_rmodel_stats(m, &st);
+        mb_info("trained %s on %zu domains, %zu queries in %.0f ms (held-out top-1 "
+                "%.3f, pilot %.3f, T %.2f, gate in %.3f out %.3f)",
+                mb_rmodel_version(m), mb_rmodel_ndomains(m), st.examples, st.train_ms,
+                st.heldout_acc, st.pilot_acc, st.temperature, st.gate_in_rate,
+                st.gate_out_rate);
+    } else if (err.code != MB_ENOTFOUND) {
+        mb_warn("router training failed: %s", err.msg);
+    }
+    pthread_mutex_lock(&r->mu);
+    if (m) {
+        mb_rmodel_destroy(&r->fresh);
+        r->fresh = m;
+        r->error[0] = 0;
+    } else {
+        snprintf(r->error, sizeof r->error, "%s", err.msg);
+    }
+    r->training = 0;
+    pthread_mutex_unlock(&r->mu);
+    for (size_t i = 0; i < nl; i++)
+        free(lq[i]), free(ld[i]);
+    free(lq);
+    free(ld);
+    free(labels);
+    free(rd);
+    free(dirs);
+    free(ds);
+    return NULL;
+}
+
+static void s_start_training(router_t *r, const char *sig) {
+    if (r->joinable) {
+        pthread_join(r->thread, NULL);
+        r->joinable = 0;
+    }
+    snprintf(r->sig, sizeof r->sig, "%s", sig);
+    r->training = 1;
+    r->want = 0;
+    if (pthread_create(&r->thread, NULL, s_train_thread, r) != 0) {
+        r->training = 0;
+        mb_error("cannot start the training thread");
+        return;
+    }
+    r->joinable = 1;
+}
+
+/* Swap in a fresh model; start training when the catalog changed and then
+ * held still for a second. */
+static void s_upkeep(router_t *r) {
+    pthread_mutex_lock(&r->mu);
+    if (r->fresh) {
+        mb_rmodel_destroy(&r->model);
+        r->model = r->fresh;
+        r->fresh = NULL;
+        r->trained_at = mb_clock_ms();
+    }
+    int64_t now = mb_clock_ms();
+    if (r->training || now - r->checked_ms < CHECK_MS) {
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    r->checked_ms = now;
+    pthread_mutex_unlock(&r->mu);
+    char sig[8192];
+    s_signature(r->home, sig, sizeof sig);
+    pthread_mutex_lock(&r->mu);
+    if (strcmp(sig, r->seen_sig) != 0) {
+        snprintf(r->seen_sig, sizeof r->seen_sig, "%s", sig);
+        r->seen_ms = now;
+    }
+    int stale = strcmp(sig, r->sig) != 0 && sig[0] != 0;
+    if ((r->want || (stale && now - r->seen_ms >= CHECK_MS)) && !r->training)
+        s_start_training(r, sig);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void s_idle(void *state) {
+    s_upkeep(state);
+}
+
+/* Parses p / max_domains / router of a request (defaults from settings). */
+static int s_params(router_t *r, json_t *j, double *p, size_t *maxd, int *kind,
+                    char *errmsg, size_t esz) {
+    char buf[64];
+    *p = 0.9;
+    *maxd = 3;
+    *kind = MB_ROUTER_LEARNED;
+    if (mb_catalog_setting_get(r->home, "router.p", buf, sizeof buf) == 0) *p = atof(buf);
+    if (mb_catalog_setting_get(r->home, "router.max_domains", buf, sizeof buf) == 0)
+        *maxd = (size_t)atol(buf);
+    if (mb_catalog_setting_get(r->home, "router.kind", buf, sizeof buf) == 0 &&
+        strcmp(buf, "pilot") == 0)
+        *kind = MB_ROUTER_PILOT;
+    json_t *v = json_object_get(j, "p");
+    if (v) {
+        if (!json_is_number(v) || !(json_number_value(v) > 0) ||
+            json_number_value(v) > 1) {
+            snprintf(errmsg, esz, "\"p\" must be a number in (0, 1]");
+            return -1;
+        }
+        *p = json_number_value(v);
+    }
+    v = json_object_get(j, "max_domains");
+    if (v) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > 64) {
+            snprintf(errmsg, esz, "\"max_domains\" must be an integer in 1..64");
+            return -1;
+        }
+        *maxd = (size_t)json_integer_value(v);
+    }
+    const char *k = mb_json_str(j, "router", NULL);
+    if (k) {
+        if (strcmp(k, "learned") == 0)
+            *kind = MB_ROUTER_LEARNED;
+        else if (strcmp(k, "pilot") == 0)
+            *kind = MB_ROUTER_PILOT;
+        else {
+            snprintf(errmsg, esz, "\"router\" must be learned or pilot");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static mb_body_t *s_route(router_t *r, json_t *j) {
+    json_t *jq = json_object_get(j, "query");
+    if (!json_is_string(jq) || json_string_length(jq) == 0)
+        return mb_body_error(MB_EBADREQ, "\"query\" must be a non-empty string");
+    if (json_string_length(jq) > MAX_QUERY_BYTES)
+        return mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes",
+                             MAX_QUERY_BYTES);
+    double p;
+    size_t maxd;
+    int kind;
+    char msg[256];
+    if (s_params(r, j, &p, &maxd, &kind, msg, sizeof msg) != 0)
+        return mb_body_error(MB_EBADREQ, "%s", msg);
+    mb_rmodel_t *m = r->model;
+    if (!m)
+        return mb_body_error(MB_EUNAVAIL, "the router has no model yet (%s)",
+                             r->error[0]   ? r->error
+                             : r->training ? "training"
+                                           : "no domain has passages");
+    size_t nd = mb_rmodel_ndomains(m);
+    unsigned char *allowed = NULL;
+    json_t *jd = json_object_get(j, "domains");
+    if (jd) {
+        if (!json_is_array(jd))
+            return mb_body_error(MB_EBADREQ, "\"domains\" must be an array of names");
+        allowed = calloc(nd, 1);
+        size_t i, any = 0;
+        json_t *v;
+        json_array_foreach(jd, i, v) {
+            int d = json_is_string(v) ? mb_rmodel_find(m, json_string_value(v)) : -1;
+            if (d >= 0) allowed[d] = 1, any++;
+        }
+        if (!any) {
+            free(allowed);
+            return mb_body_error(MB_EUNKDOMAIN,
+                                 "none of \"domains\" is known to the router");
+        }
+    }
+    double *probs = calloc(nd, sizeof *probs);
+    size_t *order = calloc(nd, sizeof *order);
+    mb_rgate_t gate;
+    mb_err_t err;
+    int64_t t0 = mb_clock_us();
+    int rc = mb_rmodel_score(m, json_string_value(jq), kind, allowed, p, maxd, probs,
+                             &gate, &err);
+    int64_t us = mb_clock_us() - t0;
+    free(allowed);
+    if (rc != 0) {
+        free(probs);
+        free(order);
+        return mb_body_error(rc, "%s", err.msg);
+    }
+    size_t nsel = mb_router_top_p(probs, nd, p, maxd, order);
+    json_t *scores = json_object(), *chosen = json_array(), *feat = json_object();
+    for (size_t d = 0; d < nd; d++)
+        json_object_set_new(scores, mb_rmodel_domain(m, d), json_real(probs[d]));
+    for (size_t s = 0; s < nsel; s++)
+        if (probs[order[s]] > 0)
+            json_array_append_new(chosen, json_string(mb_rmodel_domain(m, order[s])));
+    /* the always-on shared domain (DeepSeekMoE's shared expert) */
+    char shared[MB_DOMAIN_NAME_MAX + 1] = "";
+    const char *sh = mb_json_str(j, "shared", NULL);
+    if (sh)
+        snprintf(shared, sizeof shared, "%s", sh);
+    else
+        mb_catalog_setting_get(r->home, "router.shared", shared, sizeof shared);
+    if (shared[0]) {
+        int in = 0;
+        size_t i;
+        json_t *v;
+        json_array_foreach(chosen, i, v) in |= strcmp(json_string_value(v), shared) == 0;
+        if (!in) json_array_append_new(chosen, json_string(shared));
+    }
+    const char *const *names = mb_rmodel_gate_names();
+    for (int f = 0; f < MB_RGATE_NFEAT; f++)
+        json_object_set_new(feat, names[f], json_real(gate.feat[f]));
+    mb_body_t *reply = mb_body_ok(json_pack(
+        "{s:s, s:s, s:o, s:o, s:{s:f, s:o}, s:f, s:f, s:I, s:s?}", "model",
+        mb_rmodel_version(m), "router", kind == MB_ROUTER_PILOT ? "pilot" : "learned",
+        "scores", scores, "chosen", chosen, "gate", "p_in", gate.p_in, "features", feat,
+        "p", p, "threshold", mb_rmodel_threshold(m), "route_us", (json_int_t)us, "shared",
+        shared[0] ? shared : NULL));
+    free(probs);
+    free(order);
+    return reply;
+}
+
+static mb_body_t *s_status(router_t *r) {
+    pthread_mutex_lock(&r->mu);
+    json_t *o = json_pack("{s:s, s:s}", "state",
+                          r->training ? "training" : (r->error[0] ? "failed" : "idle"),
+                          "error", r->error);
+    pthread_mutex_unlock(&r->mu);
+    if (r->model) {
+        mb_rmodel_stats_t st;
+        mb_rmodel_stats(r->model, &st);
+        json_t *ds = json_array();
+        for (size_t d = 0; d < mb_rmodel_ndomains(r->model); d++)
+            json_array_append_new(ds, json_string(mb_rmodel_domain(r->model, d)));
+        json_object_set_new(o, "model", json_string(mb_rmodel_version(r->model)));
+        json_object_set_new(o, "domains", ds);
+        json_object_set_new(
+            o, "training",
+            json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "examples",
+                      (json_int_t)st.examples, "heldout", (json_int_t)st.heldout,
+                      "heldout_top1", st.heldout_acc, "pilot_top1", st.pilot_acc,
+                      "temperature", st.temperature, "gate_in_rate", st.gate_in_rate,
+                      "gate_out_rate", st.gate_out_rate, "train_ms", st.train_ms));
+    } else {
+        json_object_set_new(o, "model", json_null());
+    }
+    return mb_body_ok(o);
+}
+
+static mb_body_t *s_train(router_t *r, json_t *j) {
+    json_t *jl = json_object_get(j, "labels");
+    if (jl) {
+        if (!json_is_array(jl))
+            return mb_body_error(MB_EBADREQ,
+                                 "\"labels\" must be an array of [query, domain] pairs");
+        size_t n = json_array_size(jl);
+        char **q = calloc(n ? n : 1, sizeof *q), **d = calloc(n ? n : 1, sizeof *d);
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array_get(jl, i);
+            const char *qs = json_string_value(json_array_get(pair, 0));
+            const char *ds = json_string_value(json_array_get(pair, 1));
+            if (!json_is_array(pair) || !qs || !ds || !*qs || !mb_domain_name_valid(ds)) {
+                free(q);
+                free(d);
+                return mb_body_error(MB_EBADREQ,
+                                     "label %zu is not a [query, domain] pair", i + 1);
+            }
+            q[i] = (char *)qs;
+            d[i] = (char *)ds;
+        }
+        mb_err_t err;
+        int rc = mb_catalog_labels_set(r->home, q, d, n, &err);
+        free(q);
+        free(d);
+        if (rc != 0) return mb_body_error(rc, "%s", err.msg);
+    }
+    pthread_mutex_lock(&r->mu);
+    int busy = r->training;
+    r->want = 1;
+    pthread_mutex_unlock(&r->mu);
+    return mb_body_ok(json_pack("{s:s, s:s?}", "state", busy ? "queued" : "training",
+                                "model", r->model ? mb_rmodel_version(r->model) : NULL));
+}
+
+static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
+    (void)worker;
+    router_t *r = state;
+    s_upkeep(r);
+    json_t *j = mb_body_json(req);
+    const char *op = mb_json_str(j, "op", "route");
+    if (strcmp(op, "route") == 0) return s_route(r, j);
+    if (strcmp(op, "status") == 0) return s_status(r);
+    if (strcmp(op, "train") == 0) return s_train(r, j);
+    return mb_body_error(MB_EBADREQ, "unknown op '%s' (route, train, status)", op);
+}
+
+int mb_router_main(int argc, char **argv) {
+    mb_svc_opts_t o;
+    int done, prc = mb_svc_parse(argc, argv, s_usage, 0, &o, &done);
+    if (done) return prc;
+    mb_log_init("router");
+    mb_svc_signals();
+    router_t r = {.home = o.home};
+    pthread_mutex_init(&r.mu, NULL);
+    /* the last model, if any: serves at once; retrained if stale */
+    void *blob = NULL;
+    size_t size = 0;
+    mb_err_t err;
+    if (mb_catalog_model_get(o.home, "router", &blob, &size, &err) == 0) {
+        mb_domain_info_t *ds = NULL;
+        size_t n = 0;
+        mb_catalog_domains(o.home, &ds, &n, &err);
+        mb_rdomain_t *rd = calloc(n ? n : 1, sizeof *rd);
+        char(*dirs)[4096] = calloc(n ? n : 1, sizeof *dirs);
+        for (size_t i = 0; i < n; i++) {
+            mb_home_domain_dir(o.home, ds[i].name, dirs[i], sizeof dirs[i]);
+            rd[i].name = ds[i].name;
+            rd[i].dir = dirs[i];
+        }
+        r.model = mb_rmodel_load(blob, size, rd, n, &err);
+        if (r.model) {
+            /* its signature, rebuilt from what it was trained on */
+            size_t off = 0;
+            for (size_t d = 0; d < mb_rmodel_ndomains(r.model); d++) {
+                long long c = mb_rmodel_domain_chunks(r.model, d);
+                long long bucket =
+                    c < 1000 ? c : 1000 + (63 - __builtin_clzll((unsigned long long)c));
+                off += (size_t)snprintf(r.sig + off,
+                                        off < sizeof r.sig ? sizeof r.sig - off : 0,
+                                        "%s %s %lld\n", mb_rmodel_domain(r.model, d),
+                                        mb_rmodel_domain_expert(r.model, d), bucket);
+                if (off >= sizeof r.sig) break;
+            }
+            mb_info("loaded %s (%zu domains)", mb_rmodel_version(r.model),
+                    mb_rmodel_ndomains(r.model));
+        } else {
+            mb_warn("stored router model not loaded (%s): retraining", err.msg);
+        }
+        free(rd);
+        free(dirs);
+        free(ds);
+        free(blob);
+    }
+    int rc = mb_svc_run(o.endpoint, "router", s_handle, s_idle, &r);
+    if (r.joinable) pthread_join(r.thread, NULL);
+    mb_rmodel_destroy(&r.model);
+    mb_rmodel_destroy(&r.fresh);
+    pthread_mutex_destroy(&r.mu);
+    return rc;
+}
