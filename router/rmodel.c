@@ -359,6 +359,10 @@ static void s_gate_feat(const mb_rmodel_t *m, const rq_t *q, const double *p,
     }
     f[0] = top;
     f[1] = na > 1 ? ent / log((double)na) : 0;
+    /* With two domains, an out-of-scope training example (its domain
+     * removed) leaves one: full confidence and no entropy by construction,
+     * which the gate would learn as "confident means out of scope". */
+    if (m->nd <= 2) f[0] = f[1] = 0;
     f[2] = f[3] = f[4] = f[5] = 0;
     f[6] = -30;
     for (size_t d = 0; d < nd; d++) {
@@ -998,7 +1002,7 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
     if (nh > 0 && nd > 1) {
         size_t ng = 4 * nh;
         double(*F)[NF] = calloc(ng, sizeof *F);
-        int *gy = calloc(ng, sizeof *gy);
+        int *gy = calloc(ng, sizeof *gy), *gclean = calloc(ng, sizeof *gclean);
         unsigned char *mask = malloc(nd);
         double *p = malloc(nd * sizeof *p), *z = malloc(nd * sizeof *z);
         double(*g)[NG] = malloc(nd * sizeof *g);
@@ -1037,6 +1041,7 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
                     s_softmax(z, nd, mask, m->temp, p);
                     s_gate_feat(m, q, p, mask, g, nbraw, 0.9, 3, ex[i].ex, ex[i].nex,
                                 (size_t)ex[i].y, F[k]);
+                    gclean[k] = !noisy;
                     gy[k++] = !out;
                 }
             }
@@ -1064,12 +1069,13 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
                 m->gw[j] -= 0.5 * (gr[j] / (double)k + 1e-2 * m->gw[j]);
         }
         /* Default threshold: the one that keeps 98% of the in-scope held-out
-         * queries retrieving. Sending a query that has an answer to an
-         * internal expert costs more than an unneeded search. */
+         * queries retrieving (as drawn: the ones with an added unknown word
+         * teach the model, they do not set its operating point). Sending a query that has
+         * an answer to an internal expert costs more than an unneeded search. */
         double *pin = malloc((k / 2 + 1) * sizeof *pin);
         size_t npin = 0;
         for (size_t i = 0; i < k; i++)
-            if (gy[i]) pin[npin++] = s_gate_p(m, F[i]);
+            if (gy[i] && gclean[i]) pin[npin++] = s_gate_p(m, F[i]);
         for (size_t a = 1; a < npin; a++)
             for (size_t b = a; b > 0 && pin[b - 1] > pin[b]; b--) {
                 double t = pin[b];
@@ -1094,6 +1100,7 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
         m->st.gate_out_rate = (double)out_ok / (double)(k / 2);
         free(F);
         free(gy);
+        free(gclean);
         free(mask);
         free(p);
         free(z);

@@ -43,12 +43,15 @@ static const char *s_usage =
     "                  sends it (routed; with the router's top-1 accuracy and the\n"
     "                  domains searched per query), per dataset and overall\n"
     "  --router K      learned (default) or pilot, for the routed column\n"
+    "  --p P           top-p for the routed column (default: the service's, 0.9)\n"
     "  --mode M        hybrid (default), dense, lexical, or all (each in turn)\n"
     "  --embed B       expert for domains eval creates (default builtin)\n"
     "  --limit N       ask only the first N judged queries\n"
     "  --router-report DIR...  router accuracy in-process on HOME's stores (the\n"
     "                  domains eval --mix made): learned and pilot top-1, top-p\n"
     "                  coverage and domains per query, route latency\n"
+    "                  A DIR whose domain HOME lacks counts as out of scope: the\n"
+    "                  share of its queries the gate sends to internal is shown\n"
     "  --gate-loo      with --router-report: also retrain without each domain in\n"
     "                  turn and report the gate's decisions on its queries\n"
     "  --json          machine-readable output\n"
@@ -263,6 +266,7 @@ static int s_prepare(mb_client_t *c, const char *home, const char *endpoint,
 static char s_routed_top[MB_DOMAIN_NAME_MAX + 1];
 static int64_t s_routed_searched;
 static const char *s_router_kind; /* --router */
+static double s_route_p;          /* --p (0: the service's default) */
 
 /* domain: one domain; all: a JSON array of names; neither: routed. */
 static int64_t s_search_in(mb_client_t *c, const char *query, const char *mode,
@@ -276,6 +280,7 @@ static int64_t s_search_in(mb_client_t *c, const char *query, const char *mode,
          * by --gate-loo */
         json_object_set_new(j, "retrieve", json_string("always"));
         if (s_router_kind) json_object_set_new(j, "router", json_string(s_router_kind));
+        if (s_route_p > 0) json_object_set_new(j, "p", json_real(s_route_p));
     }
     mb_body_t *req = mb_body_new(j), *r = NULL;
     int64_t t0 = mb_clock_us();
@@ -656,9 +661,21 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
                 }
             }
         }
+        double n = (double)ds[i].n;
+        if (truth < 0) {
+            /* a dataset with no domain in HOME: its queries are out of scope,
+             * and the share the gate sends to internal is what counts */
+            if (!as_json)
+                printf("%-12s %7zu %9s %9s %9s %9s %8.3f  (not indexed: %.3f internal)\n",
+                       ds[i].name, ds[i].n, "-", "-", "-", "-", rt / n, 1 - rt / n);
+            json_array_append_new(per,
+                                  json_pack("{s:s, s:I, s:b, s:f}", "domain", ds[i].name,
+                                            "queries", (json_int_t)ds[i].n, "indexed", 0,
+                                            "internal_rate", 1 - rt / n));
+            continue;
+        }
         total += ds[i].n;
         hit[0] += h[0], hit[1] += h[1], cover[0] += cv, chosen[0] += ch, retr += rt;
-        double n = (double)ds[i].n;
         if (!as_json)
             printf("%-12s %7zu %9.3f %9.3f %9.3f %9.2f %8.3f\n", ds[i].name, ds[i].n,
                    h[0] / n, h[1] / n, cv / n, ch / n, rt / n);
@@ -764,7 +781,7 @@ int mb_eval_main(int argc, char **argv) {
         {"router-report", no_argument, 0, 'R'}, {"router", required_argument, 0, 'r'},
         {"gate-loo", no_argument, 0, 'G'},      {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jxRGr:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jxRGr:p:", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
             home = optarg;
@@ -792,6 +809,13 @@ int mb_eval_main(int argc, char **argv) {
             break;
         case 'R':
             router_report = 1;
+            break;
+        case 'p':
+            s_route_p = atof(optarg);
+            if (!(s_route_p > 0 && s_route_p <= 1)) {
+                fputs("moebus eval: --p must be in (0, 1]\n", stderr);
+                return 2;
+            }
             break;
         case 'r':
             if (strcmp(optarg, "learned") != 0 && strcmp(optarg, "pilot") != 0) {

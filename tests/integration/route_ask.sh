@@ -158,9 +158,12 @@ log "router retrained with music after $((SECONDS - t0)) s"
 # --- the model is persisted: a killed router comes back with it at once
 model=$(json_get "$WORK/rs.json" "j['model']")
 pkill -KILL -f "moebus router --home" || fail "no router process"
-sleep 0.5
-wait_live router 20
-"$MOEBUS" router status --json >"$WORK/rs2.json"
+# the broker notices the dead worker by its missed heartbeats; ask until the
+# restarted one answers
+for _ in $(seq 1 100); do
+  "$MOEBUS" router status --json >"$WORK/rs2.json" 2>/dev/null && break
+  sleep 0.2
+done
 [ "$(json_get "$WORK/rs2.json" "j['model']")" = "$model" ] || fail "model not reloaded: $(cat "$WORK/rs2.json") vs $model"
 grep -q "loaded $model" "$LOG" || fail "no 'loaded' line"
 

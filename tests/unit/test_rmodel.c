@@ -160,6 +160,7 @@ static void test_gate_scope(void **state) {
         assert_int_equal(mb_rmodel_score(m, q, 0, NULL, 0.9, 3, probs, &in, &err), 0);
         snprintf(q, sizeof q, "%s %s", s_vocab[2][i], s_vocab[2][(i + 5) & 15]);
         assert_int_equal(mb_rmodel_score(m, q, 0, NULL, 0.9, 3, probs, &out, &err), 0);
+
         in_sum += in.p_in >= mb_rmodel_threshold(m);
         out_sum += out.p_in < mb_rmodel_threshold(m);
         assert_true(in.p_in > out.p_in);
