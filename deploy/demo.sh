@@ -52,12 +52,27 @@ for q in "compiler optimization of loops" \
   "$MOEBUS" search -k 5 "$q"
 done
 
+say "the router trains itself on the three domains (pseudo-queries from their text)"
+for _ in $(seq 1 120); do
+  "$MOEBUS" router status 2>/dev/null | grep -q "(idle)" &&
+    "$MOEBUS" route "x" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+"$MOEBUS" router status
+say "moebus route \"wideband atm\""
+"$MOEBUS" route "wideband atm"
+say "moebus ask \"what is a kludge\"   (no generator configured: an extractive answer)"
+"$MOEBUS" ask "what is a kludge"
+
 cat <<MSG
 
 The service is still running (log: $MOEBUS_HOME/serve.log). Try:
   export MOEBUS_HOME=$MOEBUS_HOME MOEBUS_ENDPOINT=$MOEBUS_ENDPOINT
   $MOEBUS search "your question"              # table; --json for the full reply
   $MOEBUS search --domain jargon "kludge"
+  $MOEBUS ask "your question"                 # with citations; add a generator:
+  $MOEBUS generator add local --url http://localhost:11434/v1 --model llama3.2
+  $MOEBUS stats                               # retrieval skipped, domains per query
   python3 proto/examples/client.py $MOEBUS_ENDPOINT "your question"
   $MOEBUS call mmi.services                   # what is on the bus
 Stop it with:

@@ -1113,6 +1113,9 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
         m->threshold = 0.5;
     }
 
+    snprintf(m->version, sizeof m->version, "router-%lld", (long long)time(NULL));
+    m->st.train_ms = (double)(s_now_ms() - t0);
+cleanup:
     for (size_t i = 0; i < nex; i++) {
         free(ex[i].text);
         free(ex[i].ex);
@@ -1125,25 +1128,11 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
     for (size_t d = 0; d < n; d++)
         s_sample_free(&smp[d]);
     free(smp);
-    snprintf(m->version, sizeof m->version, "router-%lld", (long long)time(NULL));
-    m->st.train_ms = (double)(s_now_ms() - t0);
     return m;
 
 fail:
-    for (size_t i = 0; i < nex; i++) {
-        free(ex[i].text);
-        free(ex[i].ex);
-    }
-    free(ex);
-    free(G);
-    free(cen);
-    free(zbuf);
-    free(ybuf);
-    for (size_t d = 0; d < n; d++)
-        s_sample_free(&smp[d]);
-    free(smp);
     mb_rmodel_destroy(&m);
-    return NULL;
+    goto cleanup;
 }
 
 /* ---- accessors ---- */

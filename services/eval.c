@@ -52,6 +52,8 @@ static const char *s_usage =
     "                  coverage and domains per query, route latency\n"
     "                  A DIR whose domain HOME lacks counts as out of scope: the\n"
     "                  share of its queries the gate sends to internal is shown\n"
+    "  --labels FILE   with --router-report: labelled queries (query<TAB>domain)\n"
+    "                  join the training and are left out of the figures\n"
     "  --gate-loo      with --router-report: also retrain without each domain in\n"
     "                  turn and report the gate's decisions on its queries\n"
     "  --json          machine-readable output\n"
@@ -588,6 +590,8 @@ done:
  * domain named after its folder. Learned vs pilot top-1, what top-p picks,
  * and, for each domain left out of training in turn, the gate's decisions
  * on the in-scope and on the left-out queries. */
+static const char *s_labels_path; /* --labels */
+
 static int s_router_report(const char *home, char **dirs, size_t nd, size_t limit,
                            int gate_loo, int as_json) {
     dataset_t *ds = calloc(nd ? nd : 1, sizeof *ds);
@@ -596,6 +600,8 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     int rc = 0;
     json_t *out = json_object();
     mb_rmodel_t *m = NULL;
+    mb_rlabel_t *labels = NULL;
+    size_t nlabels = 0;
     for (size_t i = 0; i < nd; i++) {
         s_domain_name(dirs[i], ds[i].name, sizeof ds[i].name);
         if (s_load(&ds[i], dirs[i], limit) != 0) {
@@ -611,6 +617,28 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     const char *ep = getenv("MOEBUS_ROUTER_PSEUDO"), *es = getenv("MOEBUS_ROUTER_SAMPLE");
     mb_rtrain_opts_t opts = {.pseudo_per_domain = ep ? (size_t)atol(ep) : 0,
                              .sample = es ? (size_t)atol(es) : 0};
+    /* labelled queries train the router and are left out of the figures */
+    size_t lcap = 0;
+    FILE *lf = s_labels_path ? fopen(s_labels_path, "r") : NULL;
+    if (s_labels_path && !lf) {
+        fprintf(stderr, "moebus eval: cannot read %s\n", s_labels_path);
+        rc = 1;
+        goto done;
+    }
+    char lline[4096];
+    while (lf && fgets(lline, sizeof lline, lf)) {
+        lline[strcspn(lline, "\r\n")] = 0;
+        char *tab = strrchr(lline, '\t');
+        if (!tab || tab == lline) continue;
+        *tab = 0;
+        if (nlabels == lcap)
+            labels = mb_xrealloc(labels, (lcap = lcap ? lcap * 2 : 256) * sizeof *labels);
+        labels[nlabels].query = strdup(lline);
+        labels[nlabels++].domain = strdup(tab + 1);
+    }
+    if (lf) fclose(lf);
+    opts.labels = labels;
+    opts.nlabels = nlabels;
     int64_t t0 = mb_clock_us();
     m = mb_rmodel_train(rd, nd, &opts, &err);
     double train_ms = (double)(mb_clock_us() - t0) / 1000.0;
@@ -632,7 +660,13 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     for (size_t i = 0; i < nd; i++) {
         int truth = mb_rmodel_find(m, ds[i].name);
         size_t h[2] = {0}, cv = 0, ch = 0, rt = 0;
+        size_t counted = 0;
         for (size_t q = 0; q < ds[i].n; q++) {
+            int labelled = 0;
+            for (size_t l = 0; l < nlabels && !labelled; l++)
+                labelled = strcmp(labels[l].query, ds[i].q[q].text) == 0;
+            if (labelled) continue;
+            counted++;
             for (int kind = 0; kind < 2; kind++) {
                 mb_rgate_t g;
                 int64_t s0 = mb_clock_us();
@@ -661,27 +695,27 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
                 }
             }
         }
-        double n = (double)ds[i].n;
+        double n = (double)(counted ? counted : 1);
         if (truth < 0) {
             /* a dataset with no domain in HOME: its queries are out of scope,
              * and the share the gate sends to internal is what counts */
             if (!as_json)
                 printf("%-12s %7zu %9s %9s %9s %9s %8.3f  (not indexed: %.3f internal)\n",
-                       ds[i].name, ds[i].n, "-", "-", "-", "-", rt / n, 1 - rt / n);
+                       ds[i].name, counted, "-", "-", "-", "-", rt / n, 1 - rt / n);
             json_array_append_new(per,
                                   json_pack("{s:s, s:I, s:b, s:f}", "domain", ds[i].name,
                                             "queries", (json_int_t)ds[i].n, "indexed", 0,
                                             "internal_rate", 1 - rt / n));
             continue;
         }
-        total += ds[i].n;
+        total += counted;
         hit[0] += h[0], hit[1] += h[1], cover[0] += cv, chosen[0] += ch, retr += rt;
         if (!as_json)
-            printf("%-12s %7zu %9.3f %9.3f %9.3f %9.2f %8.3f\n", ds[i].name, ds[i].n,
+            printf("%-12s %7zu %9.3f %9.3f %9.3f %9.2f %8.3f\n", ds[i].name, counted,
                    h[0] / n, h[1] / n, cv / n, ch / n, rt / n);
         json_array_append_new(
             per, json_pack("{s:s, s:I, s:f, s:f, s:f, s:f, s:f}", "domain", ds[i].name,
-                           "queries", (json_int_t)ds[i].n, "learned_top1", h[0] / n,
+                           "queries", (json_int_t)counted, "learned_top1", h[0] / n,
                            "pilot_top1", h[1] / n, "top_p_covers", cv / n, "avg_domains",
                            ch / n, "retrieve_rate", rt / n));
     }
@@ -757,6 +791,9 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     }
     if (as_json) s_print(out);
 done:
+    for (size_t l = 0; l < nlabels; l++)
+        free((char *)labels[l].query), free((char *)labels[l].domain);
+    free(labels);
     json_decref(out);
     mb_rmodel_destroy(&m);
     for (size_t i = 0; i < nd; i++)
@@ -779,9 +816,10 @@ int mb_eval_main(int argc, char **argv) {
         {"embed", required_argument, 0, 'b'},   {"limit", required_argument, 0, 'l'},
         {"json", no_argument, 0, 'j'},          {"mix", no_argument, 0, 'x'},
         {"router-report", no_argument, 0, 'R'}, {"router", required_argument, 0, 'r'},
-        {"gate-loo", no_argument, 0, 'G'},      {0, 0, 0, 0}};
+        {"gate-loo", no_argument, 0, 'G'},      {"p", required_argument, 0, 'p'},
+        {"labels", required_argument, 0, 'L'},  {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jxRGr:p:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:e:d:m:b:l:jxRGr:p:L:", opts, NULL)) != -1) {
         switch (c) {
         case 'H':
             home = optarg;
@@ -809,6 +847,9 @@ int mb_eval_main(int argc, char **argv) {
             break;
         case 'R':
             router_report = 1;
+            break;
+        case 'L':
+            s_labels_path = optarg;
             break;
         case 'p':
             s_route_p = atof(optarg);

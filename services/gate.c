@@ -287,6 +287,18 @@ static json_t *s_answer(gate_t *g, json_t *j, const char *query, int internal,
     return out;
 }
 
+/* An early error reply of s_search: drops what routing had built so far. */
+static mb_body_t *s_early(mb_body_t *reply, json_t *scores, json_t *rtrace,
+                          json_t *gtrace, void *probs, void *order, void *cand) {
+    json_decref(scores);
+    json_decref(rtrace);
+    json_decref(gtrace);
+    free(probs);
+    free(order);
+    free(cand);
+    return reply;
+}
+
 static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     int64_t t0 = mb_clock_us();
     json_t *j = mb_body_json(req);
@@ -366,37 +378,24 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     const char *retrieve = mb_json_str(j, "retrieve", "auto");
     if (strcmp(retrieve, "auto") != 0 && strcmp(retrieve, "always") != 0 &&
         strcmp(retrieve, "never") != 0) {
-        json_decref(scores);
-        json_decref(rtrace);
-        json_decref(gtrace);
-        free(probs);
-        free(order);
-        free(cand);
-        return mb_body_error(MB_EBADREQ, "\"retrieve\" must be auto, always or never");
+        return s_early(
+            mb_body_error(MB_EBADREQ, "\"retrieve\" must be auto, always or never"),
+            scores, rtrace, gtrace, probs, order, cand);
     }
     const char *dfu = mb_json_str(j, "domain_fusion", "rrf");
     if (strcmp(dfu, "weighted") != 0 && strcmp(dfu, "rrf") != 0) {
-        json_decref(scores);
-        json_decref(rtrace);
-        json_decref(gtrace);
-        free(probs);
-        free(order);
-        free(cand);
-        return mb_body_error(MB_EBADREQ, "\"domain_fusion\" must be weighted or rrf");
+        return s_early(
+            mb_body_error(MB_EBADREQ, "\"domain_fusion\" must be weighted or rrf"),
+            scores, rtrace, gtrace, probs, order, cand);
     }
     double threshold = -1;
     json_t *jth = json_object_get(j, "gate_threshold");
     if (jth) {
         if (!json_is_number(jth) || json_number_value(jth) < 0 ||
             json_number_value(jth) > 1) {
-            json_decref(scores);
-            json_decref(rtrace);
-            json_decref(gtrace);
-            free(probs);
-            free(order);
-            free(cand);
-            return mb_body_error(MB_EBADREQ,
-                                 "\"gate_threshold\" must be a number in 0..1");
+            return s_early(
+                mb_body_error(MB_EBADREQ, "\"gate_threshold\" must be a number in 0..1"),
+                scores, rtrace, gtrace, probs, order, cand);
         }
         threshold = json_number_value(jth);
     } else {
@@ -432,13 +431,8 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             s_reply_code(rr, rmsg, sizeof rmsg, "router", (int)(rdl - mb_clock_ms()));
         if (rrc == MB_EBADREQ) { /* the request's routing fields are wrong */
             mb_body_destroy(&rr);
-            json_decref(scores);
-            json_decref(rtrace);
-            json_decref(gtrace);
-            free(probs);
-            free(order);
-            free(cand);
-            return mb_body_error(MB_EBADREQ, "%s", rmsg);
+            return s_early(mb_body_error(MB_EBADREQ, "%s", rmsg), scores, rtrace, gtrace,
+                           probs, order, cand);
         }
         if (rrc == 0) {
             json_t *rj = mb_body_json(rr), *unrouted_all = NULL;

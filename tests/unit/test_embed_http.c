@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "embed.h"
+#include "testutil.h"
 
 #define DIM 16
 
@@ -24,25 +25,8 @@ static int s_port;
 
 static int s_start(void **state) {
     (void)state;
-    int fd[2];
-    if (pipe(fd) != 0) return -1;
-    s_pid = fork();
-    if (s_pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        const char *py = getenv("MOEBUS_PYTHON") ? getenv("MOEBUS_PYTHON") : "python3";
-        execlp(py, py, MOEBUS_FAKE_SERVER, "0", "16", (char *)NULL);
-        _exit(127);
-    }
-    close(fd[1]);
-    FILE *f = fdopen(fd[0], "r");
-    char line[64] = {0};
-    if (!fgets(line, sizeof line, f) || sscanf(line, "ready %d", &s_port) != 1) {
-        fprintf(stderr, "fake server did not start\n");
-        return -1;
-    }
-    fclose(f);
-    return 0;
+    s_port = tu_fake_server_start(MOEBUS_FAKE_SERVER, &s_pid);
+    return s_port > 0 ? 0 : -1;
 }
 
 static int s_stop(void **state) {
