@@ -365,6 +365,21 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
         memcpy(cand, all, nall * sizeof *all);
         ncand = nall;
     }
+    json_t *jsh = json_object_get(j, "shared");
+    if (jsh) {
+        size_t a = 0;
+        while (json_is_string(jsh) && a < nall &&
+               strcmp(all[a].name, json_string_value(jsh)))
+            a++;
+        if (!json_is_string(jsh) || a == nall) {
+            mb_body_t *e = mb_body_error(MB_EUNKDOMAIN, "unknown shared domain '%s'",
+                                         json_is_string(jsh) ? json_string_value(jsh)
+                                                             : "(not a string)");
+            free(all);
+            free(cand);
+            return e;
+        }
+    }
     free(all);
 
     /* Route. Explicit domains are searched as asked; otherwise the router

@@ -59,8 +59,31 @@ typedef struct {
     char sig[8192];      /* what the current (or training) model is for */
     char seen_sig[8192]; /* the last signature observed */
     int64_t seen_ms, checked_ms, trained_at;
-    json_t *extra_labels; /* from a train request, until stored */
+    /* settings (`moebus config`), re-read with the catalog check every
+     * second rather than opening the catalog on every request */
+    double cfg_p;
+    size_t cfg_maxd;
+    int cfg_kind;
+    char cfg_shared[MB_DOMAIN_NAME_MAX + 1];
 } router_t;
+
+static void s_settings(router_t *r) {
+    char buf[64];
+    r->cfg_p = 0.9;
+    r->cfg_maxd = 3;
+    r->cfg_kind = MB_ROUTER_LEARNED;
+    r->cfg_shared[0] = 0;
+    if (mb_catalog_setting_get(r->home, "router.p", buf, sizeof buf) == 0 &&
+        atof(buf) > 0 && atof(buf) <= 1)
+        r->cfg_p = atof(buf);
+    if (mb_catalog_setting_get(r->home, "router.max_domains", buf, sizeof buf) == 0 &&
+        atol(buf) >= 1)
+        r->cfg_maxd = (size_t)atol(buf);
+    if (mb_catalog_setting_get(r->home, "router.kind", buf, sizeof buf) == 0 &&
+        strcmp(buf, "pilot") == 0)
+        r->cfg_kind = MB_ROUTER_PILOT;
+    mb_catalog_setting_get(r->home, "router.shared", r->cfg_shared, sizeof r->cfg_shared);
+}
 
 /* One line per domain with passages: name, expert version, size bucket. The
  * bucket (log2 of the chunk count) makes growth by 2x a change. */
@@ -199,6 +222,7 @@ static void s_upkeep(router_t *r) {
     }
     r->checked_ms = now;
     pthread_mutex_unlock(&r->mu);
+    s_settings(r);
     char sig[8192];
     s_signature(r->home, sig, sizeof sig);
     pthread_mutex_lock(&r->mu);
@@ -219,16 +243,9 @@ static void s_idle(void *state) {
 /* Parses p / max_domains / router of a request (defaults from settings). */
 static int s_params(router_t *r, json_t *j, double *p, size_t *maxd, int *kind,
                     char *errmsg, size_t esz) {
-    char buf[64];
-    *p = 0.9;
-    *maxd = 3;
-    *kind = MB_ROUTER_LEARNED;
-    if (mb_catalog_setting_get(r->home, "router.p", buf, sizeof buf) == 0) *p = atof(buf);
-    if (mb_catalog_setting_get(r->home, "router.max_domains", buf, sizeof buf) == 0)
-        *maxd = (size_t)atol(buf);
-    if (mb_catalog_setting_get(r->home, "router.kind", buf, sizeof buf) == 0 &&
-        strcmp(buf, "pilot") == 0)
-        *kind = MB_ROUTER_PILOT;
+    *p = r->cfg_p;
+    *maxd = r->cfg_maxd;
+    *kind = r->cfg_kind;
     json_t *v = json_object_get(j, "p");
     if (v) {
         if (!json_is_number(v) || !(json_number_value(v) > 0) ||
@@ -321,12 +338,8 @@ static mb_body_t *s_route(router_t *r, json_t *j) {
         if (probs[order[s]] > 0)
             json_array_append_new(chosen, json_string(mb_rmodel_domain(m, order[s])));
     /* the always-on shared domain (DeepSeekMoE's shared expert) */
-    char shared[MB_DOMAIN_NAME_MAX + 1] = "";
-    const char *sh = mb_json_str(j, "shared", NULL);
-    if (sh)
-        snprintf(shared, sizeof shared, "%s", sh);
-    else
-        mb_catalog_setting_get(r->home, "router.shared", shared, sizeof shared);
+    char shared[MB_DOMAIN_NAME_MAX + 1];
+    snprintf(shared, sizeof shared, "%s", mb_json_str(j, "shared", r->cfg_shared));
     if (shared[0]) {
         int in = 0;
         size_t i;
@@ -430,6 +443,7 @@ int mb_router_main(int argc, char **argv) {
     mb_svc_signals();
     router_t r = {.home = o.home};
     pthread_mutex_init(&r.mu, NULL);
+    s_settings(&r);
     /* the last model, if any: serves at once; retrained if stale */
     void *blob = NULL;
     size_t size = 0;

@@ -95,6 +95,7 @@ bad bad_request '{"op":"search","query":"x","router":"magic"}'
 bad bad_request '{"op":"search","query":"x","retrieve":"sometimes"}'
 bad bad_request '{"op":"search","query":"x","gate_threshold":2}'
 bad unknown_domain '{"op":"search","query":"x","domains":["nosuch"]}'
+bad unknown_domain '{"op":"search","query":"x","shared":"nosuch"}'
 "$PY" -c "import json; print(json.dumps({'op':'search','query':'a'*20000}))" >"$WORK/big.json"
 bad bad_request "$(cat "$WORK/big.json")"
 "$MOEBUS" call gate '{"op":"search","query":"comet"}' >/dev/null || fail "gate stopped answering after bad input"
