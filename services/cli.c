@@ -646,13 +646,20 @@ static const char *s_search_usage =
     "passages with their domain, document and score.\n"
     "\n"
     "  -k N            how many results (default 10)\n"
-    "  --domain D      search only D (repeatable; default: every domain)\n"
+    "  --domain D      search only D (repeatable; default: the domains the router\n"
+    "                  picks for the query)\n"
     "  --json          print the gate's JSON reply\n"
     "  --mode M        hybrid (default: vectors + BM25, fused), dense or lexical\n"
     "  --doc-prefix P  only documents whose id starts with P\n"
     "  --source-prefix P  only documents whose source path starts with P\n"
     "  --meta KEY=VALUE   only documents whose metadata KEY is VALUE (repeatable)\n"
     "  --timeout MS    deadline for the whole search (default 5000)\n"
+    "  --p P           router top-p (default 0.9): domains until their probability\n"
+    "                  sums to P\n"
+    "  --max-domains N at most N routed domains (default 3)\n"
+    "  --router K      learned (default) or pilot\n"
+    "  --shared D      also search D, whatever the router says\n"
+    "  --retrieve R    auto (default: the gate decides), always, never\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
     "tcp://127.0.0.1:5555)\n";
 
@@ -690,9 +697,28 @@ int mb_search_main(int argc, char **argv) {
                                    {"doc-prefix", required_argument, 0, 'P'},
                                    {"source-prefix", required_argument, 0, 'S'},
                                    {"meta", required_argument, 0, 'M'},
+                                   {"p", required_argument, 0, 'p'},
+                                   {"max-domains", required_argument, 0, 'x'},
+                                   {"router", required_argument, 0, 'r'},
+                                   {"shared", required_argument, 0, 's'},
+                                   {"retrieve", required_argument, 0, 'R'},
                                    {0, 0, 0, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:m:P:S:M:", opts, NULL)) != -1) {
+    json_t *routing = json_object(); /* passed as given: the gate validates */
+    while ((c = getopt_long(argc, argv, "e:d:jt:k:H:m:P:S:M:p:x:r:s:R:", opts, NULL)) !=
+           -1) {
+        if (c == 'p' || c == 'x' || c == 'r' || c == 's' || c == 'R') {
+            const char *key = c == 'p'   ? "p"
+                              : c == 'x' ? "max_domains"
+                              : c == 'r' ? "router"
+                              : c == 's' ? "shared"
+                                         : "retrieve";
+            json_object_set_new(routing, key,
+                                c == 'p'   ? json_real(atof(optarg))
+                                : c == 'x' ? json_integer(atoi(optarg))
+                                           : json_string(optarg));
+            continue;
+        }
         if ((c == 'P' || c == 'S' || c == 'M') && !filter) filter = json_object();
         if (c == 'P') {
             json_object_set_new(filter, "doc_prefix", json_string(optarg));
@@ -707,6 +733,7 @@ int mb_search_main(int argc, char **argv) {
             if (!eq || eq == optarg) {
                 fprintf(stderr, "moebus search: --meta takes KEY=VALUE\n");
                 json_decref(filter);
+                json_decref(routing);
                 json_decref(domains);
                 return 2;
             }
@@ -735,6 +762,7 @@ int mb_search_main(int argc, char **argv) {
             fputs(s_search_usage, stderr);
             json_decref(domains);
             json_decref(filter);
+            json_decref(routing);
             return 2;
         }
     }
@@ -742,6 +770,7 @@ int mb_search_main(int argc, char **argv) {
         fputs(s_search_usage, stderr);
         json_decref(domains);
         json_decref(filter);
+        json_decref(routing);
         return 2;
     }
     /* The query is every remaining word, so quoting is optional. */
@@ -760,12 +789,15 @@ int mb_search_main(int argc, char **argv) {
         free(query);
         json_decref(domains);
         json_decref(filter);
+        json_decref(routing);
         return 1;
     }
     json_t *req = json_pack("{s:s, s:s, s:i, s:i, s:s}", "op", "search", "query", query,
                             "k", k, "timeout_ms", timeout, "mode", mode);
     if (domains) json_object_set_new(req, "domains", domains);
     if (filter) json_object_set_new(req, "filter", filter);
+    json_object_update(req, routing);
+    json_decref(routing);
     mb_body_t *body = mb_body_new(req), *reply = NULL;
     int rc = mb_client_call(client, "gate", &body, &reply, timeout + 1000, &err);
     if (rc != 0 && !reply) {
@@ -789,7 +821,9 @@ int mb_search_main(int argc, char **argv) {
                    json_number_value(json_object_get(r, "raw_score")), doc);
             s_print_snippet(mb_json_str(r, "text", ""), 70);
         }
-        if (json_array_size(results) == 0) printf("(no results)\n");
+        if (json_array_size(results) == 0)
+            printf("(no results%s%s)\n", json_object_get(j, "message") ? ": " : "",
+                   mb_json_str(j, "message", ""));
         json_t *errors = json_object_get(j, "errors");
         json_array_foreach(errors, i, r)
             printf("! %s (%s): %s\n", mb_json_str(r, "domain", "?"),
