@@ -242,6 +242,13 @@ static int s_query(mb_rmodel_t *m, const char *text, rq_t *q, mb_err_t *err) {
     int rc = mb_text_tokenize(m->text, text, strlen(text), s_on_qstem, &a, err);
     if (rc != 0) return rc;
     mb_text_acronyms(text, strlen(text), 1, s_on_qkey, q);
+    /* the query's length as a feature of its own: collections differ in how
+     * their users ask (keywords, questions, claims) */
+    if (q->nx < 3 * MAX_QTERMS) {
+        char lb[16];
+        int ll = snprintf(lb, sizeof lb, "\002len%zu", q->nt < 12 ? q->nt : 12);
+        q->x[q->nx++] = (uint32_t)(mb_text_hash(lb, (size_t)ll) & HMASK);
+    }
     q->nx = s_uniq(q->x, q->nx);
     for (size_t i = 0; i < q->nt; i++)
         q->idf[i] = s_idf(m, q->t[i]);

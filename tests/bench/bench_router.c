@@ -3,6 +3,8 @@
  * every query pays anyway (tokenising it: normalisation + stemming).
  *
  *   bench_router [--quick] [--domains N] [--passages P]
+ *   bench_router --endpoint E     (a running service: the route op's round
+ *                                  trip against the broker's own mmi.service)
  *
  * The domains are synthetic (each its own 400-word vocabulary drawn with a
  * Zipf law, plus a shared one, 40 words per passage) with a hash expert, so
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "embed.h"
+#include "mb_client.h"
 #include "mb_mdp.h"
 #include "rmodel.h"
 #include "store.h"
@@ -56,6 +59,53 @@ static int s_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* The route op through the bus against the raw broker round trip (an
+ * mmi.service request the broker answers itself), same run, medians. */
+static int s_bus(const char *endpoint) {
+    static const char *qs[] = {
+        "wideband atm",         "disk farm", "flaxen", "target company",
+        "the color of the sky", "heaven"};
+    mb_err_t err;
+    mb_client_t *c = mb_client_new(endpoint, &err);
+    if (!c) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    enum { N = 600 };
+    static double rt[N], raw[N], in[N];
+    for (int i = 0; i < N; i++) {
+        mb_body_t *req = mb_body_new(
+                      json_pack("{s:s, s:s}", "op", "route", "query", qs[i % 6])),
+                  *rep = NULL;
+        int64_t t0 = mb_clock_us();
+        if (mb_client_call(c, "router", &req, &rep, 5000, &err) != 0) {
+            fprintf(stderr, "route: %s\n", err.msg);
+            mb_body_destroy(&rep);
+            mb_client_destroy(&c);
+            return 1;
+        }
+        rt[i] = (double)(mb_clock_us() - t0);
+        in[i] = (double)mb_json_int(mb_body_json(rep), "route_us", 0);
+        mb_body_destroy(&rep);
+        req = mb_body_new(json_pack("{s:s}", "service", "router"));
+        t0 = mb_clock_us();
+        mb_client_call(c, "mmi.service", &req, &rep, 5000, &err);
+        raw[i] = (double)(mb_clock_us() - t0);
+        mb_body_destroy(&rep);
+    }
+    qsort(rt, N, sizeof *rt, s_cmp);
+    qsort(raw, N, sizeof *raw, s_cmp);
+    qsort(in, N, sizeof *in, s_cmp);
+    printf("bench_router --endpoint %s: %d requests each\n", endpoint, N);
+    printf(
+        "  route through the bus: median %.0f us (scoring inside the router %.0f us)\n",
+        rt[N / 2], in[N / 2]);
+    printf("  raw broker round trip (mmi.service): median %.0f us -> route/raw %.1fx\n",
+           raw[N / 2], rt[N / 2] / (raw[N / 2] > 0 ? raw[N / 2] : 1));
+    mb_client_destroy(&c);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int quick = 0, nd = 10, np = 2000;
     for (int i = 1; i < argc; i++) {
@@ -65,6 +115,8 @@ int main(int argc, char **argv) {
             nd = atoi(argv[++i]);
         else if (strcmp(argv[i], "--passages") == 0 && i + 1 < argc)
             np = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--endpoint") == 0 && i + 1 < argc)
+            return s_bus(argv[i + 1]);
         else {
             fprintf(stderr,
                     "usage: bench_router [--quick] [--domains N] [--passages P]\n");
