@@ -401,9 +401,10 @@ static const char *s_gen_usage =
     "ask.generator NAME` names, else the first.\n";
 
 int mb_generator_main(int argc, char **argv) {
-    if (argc < 2 || mb_svc_wants_help(argc, argv, s_gen_usage)) {
-        if (argc < 2) fputs(s_gen_usage, stderr);
-        return argc < 2 ? 2 : 0;
+    if (mb_svc_wants_help(argc, argv, s_gen_usage)) return 0;
+    if (argc < 2) {
+        fputs(s_gen_usage, stderr);
+        return 2;
     }
     const char *sub = argv[1], *home = mb_default_home();
     mb_generator_info_t g = {0};
@@ -491,9 +492,10 @@ static const char *s_cfg_usage =
     "  ask.generator       the generator `ask` uses (default the first)\n";
 
 int mb_config_main(int argc, char **argv) {
-    if (argc < 3 || mb_svc_wants_help(argc, argv, s_cfg_usage)) {
-        if (argc < 3) fputs(s_cfg_usage, stderr);
-        return argc < 3 ? 2 : 0;
+    if (mb_svc_wants_help(argc, argv, s_cfg_usage)) return 0;
+    if (argc < 3) {
+        fputs(s_cfg_usage, stderr);
+        return 2;
     }
     const char *home = mb_default_home();
     static struct option opts[] = {{"home", required_argument, 0, 'H'}, {0, 0, 0, 0}};

@@ -40,12 +40,16 @@
 static const char *s_usage =
     "usage: moebus gate [--home DIR] [--endpoint E]\n"
     "\n"
-    "Serves `gate` on the bus: routes a query to domains, searches them in\n"
-    "parallel and fuses the results.\n"
+    "Serves `gate` on the bus (search, ask, stats): routes a query to domains\n"
+    "(or to an internal expert), searches them in parallel, fuses the results,\n"
+    "and for ask builds a prompt with citations for a generator.\n"
     "\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
-    "tcp://127.0.0.1:5555)\n";
+    "tcp://127.0.0.1:5555)\n"
+    "\n"
+    "environment: MOEBUS_ROUTE_TIMEOUT_MS (500): how long a query waits for the\n"
+    "  router before every domain is searched instead\n";
 
 typedef struct {
     const char *home;
@@ -437,7 +441,11 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             json_t *v = json_object_get(j, rpass[i]);
             if (v) json_object_set(mb_body_json(rq), rpass[i], v);
         }
-        int64_t rdl = mb_clock_ms() + 2000 < deadline ? mb_clock_ms() + 2000 : deadline;
+        /* the router answers in well under a millisecond: a slow or dead one
+         * must not cost every query the whole deadline */
+        const char *ert = getenv("MOEBUS_ROUTE_TIMEOUT_MS");
+        int64_t rto = ert && atol(ert) > 0 ? atol(ert) : 500;
+        int64_t rdl = mb_clock_ms() + rto < deadline ? mb_clock_ms() + rto : deadline;
         int64_t rid = mb_client_send(g->client, "router", &rq, NULL);
         mb_body_t *rr = NULL;
         if (rid > 0) mb_client_gather(g->client, &rid, 1, &rr, rdl);

@@ -156,6 +156,18 @@ log "router retrained with music after $((SECONDS - t0)) s"
 "$MOEBUS" route --json "violin sonata tempo" >"$WORK/m2.json"
 [ "$(json_get "$WORK/m2.json" "max(j['scores'], key=j['scores'].get)")" = music ] || fail "music route: $(cat "$WORK/m2.json")"
 
+# --- a router that stops answering: the gate searches every domain, says why
+RPID=$(pgrep -f "moebus router --home $MOEBUS_HOME" | head -1)
+kill -STOP "$RPID"
+t0=$(date +%s%N)
+"$MOEBUS" call gate '{"op":"search","query":"violin sonata","k":3}' >"$WORK/f1.json" || { kill -CONT "$RPID"; fail "search with a frozen router"; }
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -CONT "$RPID"
+[ "$(json_get "$WORK/f1.json" "(j['router']['model'], j['domains_searched'], j['results'][0]['domain'])")" = "('uniform', 4, 'music')" ] || fail "frozen router fallback: $(cat "$WORK/f1.json")"
+[ "$(json_get "$WORK/f1.json" "'router' in j['gate']['reason'] and 'error' in j['router']")" = True ] || fail "fallback reason"
+[ $ms -lt 2500 ] || fail "a frozen router cost $ms ms"
+log "frozen router: every domain searched, answered in $ms ms"
+
 # --- the model is persisted: a killed router comes back with it at once
 model=$(json_get "$WORK/rs.json" "j['model']")
 pkill -KILL -f "moebus router --home" || fail "no router process"
