@@ -25,9 +25,10 @@
  * plus per-domain weights over hashed unigram, bigram and acronym-key
  * features. Trained with AdaGrad; a temperature is fitted on 15% held out.
  *
- * Pilots (RouterRetriever, instance-level): the base space is one shared
- * hashed term space (signed hashing, idf weights) since there is no general
- * encoder to share; each domain's training pseudo-queries are clustered
+ * Pilots (RouterRetriever, instance-level): queries and pilots live in one
+ * shared base space: pretrained word vectors (SIF-weighted mean, wordvec.h)
+ * when the router is given them, else a hashed term space (signed hashing,
+ * idf weights); each domain's training pseudo-queries are clustered
  * (spherical k-means, 16) and the centroids are its pilots.
  *
  * Gate: in-scope examples are held-out pseudo-queries scored over every
@@ -48,15 +49,16 @@
 #include "embed.h"
 #include "mb_mem.h"
 #include "text.h"
+#include "wordvec.h"
 
 #define HBITS 18
 #define HSIZE (1u << HBITS)
 #define HMASK (HSIZE - 1)
 #define NG 6 /* per-domain features */
 #define NF MB_RGATE_NFEAT
-#define BDIM 256  /* pilot base space */
+#define BDIM 256  /* pilot base space: hashed; word vectors use their own dim <= this */
 #define NPILOT 16 /* pilots per domain */
-#define MAGIC "MBRT0001"
+#define MAGIC "MBRT0002"
 #define MAX_QTERMS 64
 
 static const char *s_gate_names[NF] = {"top_prob",   "entropy",  "coverage",
@@ -91,7 +93,10 @@ struct mb_rmodel_t {
     double v[NG];
     double temp, ptemp;
     double gmean[NF], gstd[NF], gw[NF], gb;
-    double threshold; /* default gate threshold on p_in */
+    double threshold;       /* default gate threshold on p_in */
+    const mb_wordvec_t *wv; /* the pilots' base encoder (not owned), or NULL */
+    int bdim;               /* base space dim: BDIM hashed, or the word vectors' */
+    int base_wv;            /* trained with word vectors */
     char version[64];
     mb_rmodel_stats_t st;
     mb_text_t *text;
@@ -216,9 +221,15 @@ static double s_idf(const mb_rmodel_t *m, uint32_t b) {
     return log(1.0 + m->n_all / (1.0 + (double)m->df_all[b]));
 }
 
-/* The shared base space of the pilots: signed hashing of idf-weighted stems. */
-static void s_base(const mb_rmodel_t *m, rq_t *q) {
+/* The shared base space of the pilots: the word vectors when configured
+ * (a real shared encoder, as RouterRetriever has), else signed hashing of
+ * idf-weighted stems. */
+static void s_base(const mb_rmodel_t *m, rq_t *q, const char *text) {
     memset(q->base, 0, sizeof q->base);
+    if (m->wv) {
+        mb_wordvec_embed(m->wv, text, q->base);
+        return;
+    }
     double nn = 0;
     for (size_t i = 0; i < q->nt; i++) {
         uint64_t h = (uint64_t)q->t[i] * 0x9E3779B97F4A7C15ull;
@@ -233,7 +244,6 @@ static void s_base(const mb_rmodel_t *m, rq_t *q) {
     if (nn > 0)
         for (int i = 0; i < BDIM; i++)
             q->base[i] = (float)(q->base[i] / sqrt(nn));
-    (void)m;
 }
 
 static int s_query(mb_rmodel_t *m, const char *text, rq_t *q, mb_err_t *err) {
@@ -252,7 +262,7 @@ static int s_query(mb_rmodel_t *m, const char *text, rq_t *q, mb_err_t *err) {
     q->nx = s_uniq(q->x, q->nx);
     for (size_t i = 0; i < q->nt; i++)
         q->idf[i] = s_idf(m, q->t[i]);
-    s_base(m, q);
+    s_base(m, q, text);
     return 0;
 }
 
@@ -292,7 +302,7 @@ static void s_gfeat(const mb_rmodel_t *m, const rq_t *q, size_t d, const uint32_
     g[3] = cen;
     double best = 0;
     for (int p = 0; p < D->npilots; p++) {
-        double c = s_dot(q->base, D->pilots + (size_t)p * BDIM, BDIM);
+        double c = s_dot(q->base, D->pilots + (size_t)p * BDIM, m->bdim);
         if (c > best) best = c;
     }
     g[4] = best;
@@ -707,7 +717,7 @@ static void s_centroid(rdom_t *D, const sample_t *s) {
 }
 
 /* Spherical k-means of the domain's training queries in the base space. */
-static void s_pilots(rdom_t *D, example_t *ex, size_t n, int y, uint64_t *rng) {
+static void s_pilots(rdom_t *D, example_t *ex, size_t n, int y, int bdim, uint64_t *rng) {
     size_t *idx = malloc((n ? n : 1) * sizeof *idx), c = 0;
     for (size_t i = 0; i < n; i++)
         if (ex[i].y == y && ex[i].pilot && ex[i].q.nt > 0) idx[c++] = i;
@@ -727,7 +737,7 @@ static void s_pilots(rdom_t *D, example_t *ex, size_t n, int y, uint64_t *rng) {
         for (size_t i = 0; i < c; i++) {
             double best = -2;
             for (int j = 0; j < k; j++) {
-                double s = s_dot(ex[idx[i]].q.base, D->pilots + (size_t)j * BDIM, BDIM);
+                double s = s_dot(ex[idx[i]].q.base, D->pilots + (size_t)j * BDIM, bdim);
                 if (s > best) best = s, as[i] = j;
             }
         }
@@ -789,6 +799,10 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
     m->text = mb_text_new();
     m->d = calloc(n ? n : 1, sizeof *m->d);
     m->df_all = calloc(HSIZE, sizeof *m->df_all);
+    m->wv = opts && opts->wordvec && mb_wordvec_dim(opts->wordvec) <= BDIM ? opts->wordvec
+                                                                           : NULL;
+    m->bdim = m->wv ? mb_wordvec_dim(m->wv) : BDIM;
+    m->base_wv = m->wv != NULL;
     sample_t *smp = calloc(n ? n : 1, sizeof *smp);
     example_t *ex = NULL;
     size_t nex = 0, excap = 0;
@@ -892,7 +906,7 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
 
     /* 4. pilots from the training split */
     for (size_t d = 0; d < m->nd; d++)
-        s_pilots(&m->d[d], ex, nex, (int)d, &rng);
+        s_pilots(&m->d[d], ex, nex, (int)d, m->bdim, &rng);
 
     /* 5. per-domain features of every example (dense cosine in batches) */
     size_t nd = m->nd;
@@ -1164,6 +1178,9 @@ int64_t mb_rmodel_domain_chunks(const mb_rmodel_t *self, size_t i) {
 const char *mb_rmodel_version(const mb_rmodel_t *self) {
     return self->version;
 }
+int mb_rmodel_uses_wordvec(const mb_rmodel_t *self) {
+    return self->base_wv;
+}
 double mb_rmodel_threshold(const mb_rmodel_t *self) {
     return self->threshold;
 }
@@ -1218,6 +1235,8 @@ int mb_rmodel_save(const mb_rmodel_t *m, void **blob, size_t *size, mb_err_t *er
     s_put(&b, m->gw, sizeof m->gw);
     s_put(&b, &m->gb, 8);
     s_put(&b, &m->threshold, 8);
+    int32_t bd[2] = {m->bdim, m->base_wv};
+    s_put(&b, bd, sizeof bd);
     s_put(&b, &m->st, sizeof m->st);
     for (size_t d = 0; d < m->nd; d++) {
         const rdom_t *D = &m->d[d];
@@ -1280,7 +1299,7 @@ static void s_get_sparse(rd_t *r, void *arr, size_t elsz) {
 }
 
 mb_rmodel_t *mb_rmodel_load(const void *blob, size_t size, const mb_rdomain_t *domains,
-                            size_t n, mb_err_t *err) {
+                            size_t n, const mb_wordvec_t *wv, mb_err_t *err) {
     if (size < 16) {
         mb_err_set(err, MB_EVERSION, "router model too short");
         return NULL;
@@ -1317,6 +1336,14 @@ mb_rmodel_t *mb_rmodel_load(const void *blob, size_t size, const mb_rdomain_t *d
     s_get(&r, m->gw, sizeof m->gw);
     s_get(&r, &m->gb, 8);
     s_get(&r, &m->threshold, 8);
+    int32_t bd[2];
+    s_get(&r, bd, sizeof bd);
+    m->bdim = bd[0];
+    m->base_wv = bd[1];
+    if (m->bdim < 1 || m->bdim > BDIM) r.bad = 1;
+    /* pilots made with word vectors need the same ones; without them the
+     * pilot feature is off until the router retrains */
+    if (m->base_wv && wv && mb_wordvec_dim(wv) == m->bdim) m->wv = wv;
     s_get(&r, &m->st, sizeof m->st);
     for (uint32_t d = 0; d < nd && !r.bad; d++) {
         rdom_t *D = &m->d[d];
@@ -1349,6 +1376,9 @@ mb_rmodel_t *mb_rmodel_load(const void *blob, size_t size, const mb_rdomain_t *d
         m->n_all += D->n;
     }
     free(p);
+    if (m->base_wv && !m->wv)
+        for (size_t d = 0; d < m->nd; d++)
+            m->d[d].npilots = 0;
     if (r.bad || !(m->temp > 0) || !(m->ptemp > 0)) {
         mb_rmodel_destroy(&m);
         mb_err_set(err, MB_EVERSION, "router model damaged");

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "mb_error.h"
+#include "wordvec.h"
 
 typedef struct mb_rmodel_t mb_rmodel_t;
 
@@ -43,6 +44,9 @@ typedef struct {
     const mb_rlabel_t *labels;
     size_t nlabels;
     unsigned seed;
+    /* the pilots' shared base encoder (must outlive the model), or NULL for
+     * a hashed term space */
+    const mb_wordvec_t *wordvec;
 } mb_rtrain_opts_t;
 
 /* Gate features, in this order (mb_rmodel_gate_names gives their names). */
@@ -65,7 +69,9 @@ int mb_rmodel_save(const mb_rmodel_t *self, void **blob, size_t *size, mb_err_t 
  * domains; a domain of the model missing there keeps no dense feature).
  * MB_EVERSION for another format. */
 mb_rmodel_t *mb_rmodel_load(const void *blob, size_t size, const mb_rdomain_t *domains,
-                            size_t n, mb_err_t *err);
+                            size_t n, const mb_wordvec_t *wv, mb_err_t *err);
+/* Whether the model's pilots were made with word vectors. */
+int mb_rmodel_uses_wordvec(const mb_rmodel_t *self);
 
 size_t mb_rmodel_ndomains(const mb_rmodel_t *self);
 const char *mb_rmodel_domain(const mb_rmodel_t *self, size_t i);

@@ -489,7 +489,9 @@ static const char *s_cfg_usage =
     "  router.kind         learned (default) or pilot\n"
     "  gate.threshold      retrieve when p_in >= this (default: the model's,\n"
     "                      keeping 98% of held-out in-scope queries)\n"
-    "  ask.generator       the generator `ask` uses (default the first)\n";
+    "  ask.generator       the generator `ask` uses (default the first)\n"
+    "  router.word_vectors a GloVe-format text file: the pilot router's shared\n"
+    "                      base encoder (read when the router starts)\n";
 
 int mb_config_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_cfg_usage)) return 0;
@@ -511,8 +513,9 @@ int mb_config_main(int argc, char **argv) {
     }
     char **a = argv + optind;
     int n = argc - optind;
-    static const char *keys[] = {"router.p",    "router.max_domains", "router.shared",
-                                 "router.kind", "gate.threshold",     "ask.generator"};
+    static const char *keys[] = {
+        "router.p",       "router.max_domains", "router.shared",      "router.kind",
+        "gate.threshold", "ask.generator",      "router.word_vectors"};
     int known = 0;
     for (size_t i = 0; n >= 2 && i < sizeof keys / sizeof *keys; i++)
         known |= strcmp(a[1], keys[i]) == 0;

@@ -304,9 +304,16 @@ static int64_t s_search_in(mb_client_t *c, const char *query, const char *mode,
         const char *key, *best = "";
         double bp = -1;
         json_t *v;
-        json_object_foreach(sc, key, v) if (json_real_value(v) > bp) bp =
-            json_real_value(v),
-                                                                     best = key;
+        int ties = 0;
+        json_object_foreach(sc, key, v) {
+            if (json_real_value(v) > bp) {
+                bp = json_real_value(v);
+                best = key;
+                ties = 0;
+            }
+            if (json_real_value(v) == bp) ties++;
+        }
+        if (ties > 1) best = ""; /* a tie at the top is no decision */
         snprintf(s_routed_top, sizeof s_routed_top, "%s", best);
         s_routed_searched = mb_json_int(mb_body_json(r), "domains_searched", 0);
     }
@@ -602,6 +609,7 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     mb_rmodel_t *m = NULL;
     mb_rlabel_t *labels = NULL;
     size_t nlabels = 0;
+    mb_wordvec_t *wv = NULL;
     for (size_t i = 0; i < nd; i++) {
         s_domain_name(dirs[i], ds[i].name, sizeof ds[i].name);
         if (s_load(&ds[i], dirs[i], limit) != 0) {
@@ -639,6 +647,12 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     if (lf) fclose(lf);
     opts.labels = labels;
     opts.nlabels = nlabels;
+    const char *wvp = getenv("MOEBUS_WORD_VECTORS");
+    if (wvp && *wvp) {
+        wv = mb_wordvec_load(wvp, &err);
+        if (!wv) fprintf(stderr, "moebus eval: %s: hashed pilots\n", err.msg);
+        opts.wordvec = wv;
+    }
     int64_t t0 = mb_clock_us();
     m = mb_rmodel_train(rd, nd, &opts, &err);
     double train_ms = (double)(mb_clock_us() - t0) / 1000.0;
@@ -677,10 +691,14 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
                     lat = mb_xrealloc(lat, (lat_n + 1) * sizeof *lat);
                     lat[lat_n++] = (double)(mb_clock_us() - s0);
                 }
-                size_t best = 0;
+                /* a tie at the top is no decision (a query no word of which
+                 * the pilots' base space knows scores every domain alike) */
+                size_t best = 0, ties = 0;
                 for (size_t d = 1; d < nm; d++)
                     if (probs[d] > probs[best]) best = d;
-                h[kind] += (int)best == truth;
+                for (size_t d = 0; d < nm; d++)
+                    ties += probs[d] == probs[best];
+                h[kind] += (int)best == truth && ties == 1;
                 size_t nsel = mb_router_top_p(probs, nm, 0.9, 3, order);
                 int in = 0;
                 for (size_t s = 0; s < nsel; s++)
@@ -796,6 +814,7 @@ done:
     free(labels);
     json_decref(out);
     mb_rmodel_destroy(&m);
+    mb_wordvec_destroy(&wv);
     for (size_t i = 0; i < nd; i++)
         s_free(&ds[i]);
     free(ds);

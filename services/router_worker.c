@@ -46,7 +46,9 @@ static const char *s_usage =
     "tcp://127.0.0.1:5555)\n"
     "\n"
     "environment: MOEBUS_ROUTER_PSEUDO (pseudo-queries per domain, 800),\n"
-    "  MOEBUS_ROUTER_SAMPLE (passages read per domain, 20000)\n";
+    "  MOEBUS_ROUTER_SAMPLE (passages read per domain, 20000),\n"
+    "  MOEBUS_WORD_VECTORS (GloVe-format text file: the pilots' shared base\n"
+    "  encoder; also `moebus config set router.word_vectors PATH`, read at start)\n";
 
 typedef struct {
     const char *home;
@@ -65,6 +67,8 @@ typedef struct {
     size_t cfg_maxd;
     int cfg_kind;
     char cfg_shared[MB_DOMAIN_NAME_MAX + 1];
+    mb_wordvec_t *wv; /* the pilots' base encoder, loaded once at start */
+    char wv_path[1024];
 } router_t;
 
 static void s_settings(router_t *r) {
@@ -148,7 +152,8 @@ static void *s_train_thread(void *arg) {
     mb_rtrain_opts_t opts = {.pseudo_per_domain = ep ? (size_t)atol(ep) : 0,
                              .sample = es ? (size_t)atol(es) : 0,
                              .labels = labels,
-                             .nlabels = nl};
+                             .nlabels = nl,
+                             .wordvec = r->wv};
     m = mb_rmodel_train(rd, n, &opts, &err);
     if (m) {
         void *blob = NULL;
@@ -444,6 +449,24 @@ int mb_router_main(int argc, char **argv) {
     router_t r = {.home = o.home};
     pthread_mutex_init(&r.mu, NULL);
     s_settings(&r);
+    /* word vectors for the pilots: $MOEBUS_WORD_VECTORS, else the setting */
+    const char *wvp = getenv("MOEBUS_WORD_VECTORS");
+    if (wvp && *wvp)
+        snprintf(r.wv_path, sizeof r.wv_path, "%s", wvp);
+    else
+        mb_catalog_setting_get(o.home, "router.word_vectors", r.wv_path,
+                               sizeof r.wv_path);
+    if (r.wv_path[0]) {
+        mb_err_t werr;
+        int64_t t0 = mb_clock_ms();
+        r.wv = mb_wordvec_load(r.wv_path, &werr);
+        if (r.wv)
+            mb_info("word vectors %s: %zu words, dim %d, loaded in %lld ms", r.wv_path,
+                    mb_wordvec_words(r.wv), mb_wordvec_dim(r.wv),
+                    (long long)(mb_clock_ms() - t0));
+        else
+            mb_warn("word vectors not loaded (%s): hashed pilots", werr.msg);
+    }
     /* the last model, if any: serves at once; retrained if stale */
     void *blob = NULL;
     size_t size = 0;
@@ -459,7 +482,7 @@ int mb_router_main(int argc, char **argv) {
             rd[i].name = ds[i].name;
             rd[i].dir = dirs[i];
         }
-        r.model = mb_rmodel_load(blob, size, rd, n, &err);
+        r.model = mb_rmodel_load(blob, size, rd, n, r.wv, &err);
         if (r.model) {
             /* its signature, rebuilt from what it was trained on */
             size_t off = 0;
@@ -475,6 +498,9 @@ int mb_router_main(int argc, char **argv) {
             }
             mb_info("loaded %s (%zu domains)", mb_rmodel_version(r.model),
                     mb_rmodel_ndomains(r.model));
+            /* pilots made in another base space than the one configured now:
+             * retrain (the stored model serves meanwhile) */
+            if (mb_rmodel_uses_wordvec(r.model) != (r.wv != NULL)) r.want = 1;
         } else {
             mb_warn("stored router model not loaded (%s): retraining", err.msg);
         }
@@ -487,6 +513,7 @@ int mb_router_main(int argc, char **argv) {
     if (r.joinable) pthread_join(r.thread, NULL);
     mb_rmodel_destroy(&r.model);
     mb_rmodel_destroy(&r.fresh);
+    mb_wordvec_destroy(&r.wv);
     pthread_mutex_destroy(&r.mu);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "rmodel.h"
+#include "wordvec.h"
 #include "store.h"
 #include "testutil.h"
 
@@ -180,7 +181,7 @@ static void test_save_load_roundtrip(void **state) {
     mb_rdomain_t rd[3];
     for (int d = 0; d < 3; d++)
         rd[d] = (mb_rdomain_t){s_names[d], s_dirs[d]};
-    mb_rmodel_t *l = mb_rmodel_load(blob, size, rd, 3, &err);
+    mb_rmodel_t *l = mb_rmodel_load(blob, size, rd, 3, NULL, &err);
     assert_non_null(l);
     assert_string_equal(mb_rmodel_version(l), mb_rmodel_version(m));
     double a[3], b[3];
@@ -195,9 +196,9 @@ static void test_save_load_roundtrip(void **state) {
     mb_rmodel_destroy(&l);
     /* damaged blobs are refused, never crash */
     ((unsigned char *)blob)[size / 2] ^= 0x5a;
-    assert_null(mb_rmodel_load(blob, size, rd, 3, &err));
+    assert_null(mb_rmodel_load(blob, size, rd, 3, NULL, &err));
     assert_int_equal(err.code, MB_EVERSION);
-    assert_null(mb_rmodel_load(blob, 10, rd, 3, &err));
+    assert_null(mb_rmodel_load(blob, 10, rd, 3, NULL, &err));
     free(blob);
     mb_rmodel_destroy(&m);
 }
@@ -210,6 +211,87 @@ static void test_no_passages(void **state) {
     assert_int_equal(err.code, MB_ENOTFOUND);
 }
 
+static void test_wordvec_small(void **state) {
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/vec.txt", s_home);
+    FILE *f = fopen(path, "w");
+    fputs("the 1 0 0\ncat 0 1 0.1\ndog 0 0.9 0.2\ncar 0.1 0 1\n", f);
+    fclose(f);
+    mb_err_t err;
+    mb_wordvec_t *w = mb_wordvec_load(path, &err);
+    assert_non_null(w);
+    assert_int_equal(mb_wordvec_dim(w), 3);
+    assert_int_equal(mb_wordvec_words(w), 4);
+    float a[3], b[3], c[3];
+    assert_int_equal(mb_wordvec_embed(w, "The CAT!", a), 2);
+    assert_int_equal(mb_wordvec_embed(w, "a dog", b), 1);
+    assert_int_equal(mb_wordvec_embed(w, "car", c), 1);
+    double ab = a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+    double ac = a[0] * c[0] + a[1] * c[1] + a[2] * c[2];
+    assert_true(ab > ac);
+    /* nothing known: the zero vector */
+    assert_int_equal(mb_wordvec_embed(w, "zebra quagga", a), 0);
+    assert_true(a[0] == 0 && a[1] == 0 && a[2] == 0);
+    mb_wordvec_destroy(&w);
+    f = fopen(path, "w");
+    fputs("the 1 0 0\ncat 0 1\n", f);
+    fclose(f);
+    assert_null(mb_wordvec_load(path, &err));
+    assert_int_equal(err.code, MB_EBADREQ);
+    assert_null(mb_wordvec_load("/nonexistent/vec.txt", &err));
+}
+
+/* The real GloVe file, where ../shared/models has it: pilots in its space. */
+static void test_wordvec_glove(void **state) {
+    (void)state;
+    mb_err_t err;
+    mb_wordvec_t *w = mb_wordvec_load(MOEBUS_GLOVE, &err);
+    if (!w) {
+        printf("SKIP: %s absent\n", MOEBUS_GLOVE);
+        skip();
+    }
+    float cat[100], dog[100], car[100];
+    mb_wordvec_embed(w, "cat", cat);
+    mb_wordvec_embed(w, "dog", dog);
+    mb_wordvec_embed(w, "banana", car);
+    double cd = 0, cb = 0;
+    for (int i = 0; i < 100; i++)
+        cd += cat[i] * dog[i], cb += cat[i] * car[i];
+    assert_true(cd > 0.8 && cb < 0.5);
+    /* a model trained with them routes and survives save/load */
+    mb_rdomain_t rd[3];
+    for (int d = 0; d < 3; d++)
+        rd[d] = (mb_rdomain_t){s_names[d], s_dirs[d]};
+    mb_rtrain_opts_t o = {.pseudo_per_domain = 150, .wordvec = w};
+    mb_rmodel_t *m = mb_rmodel_train(rd, 3, &o, &err);
+    assert_non_null(m);
+    assert_true(mb_rmodel_uses_wordvec(m));
+    void *blob;
+    size_t size;
+    assert_int_equal(mb_rmodel_save(m, &blob, &size, &err), 0);
+    mb_rmodel_t *l = mb_rmodel_load(blob, size, rd, 3, w, &err);
+    double a[3], b[3];
+    assert_int_equal(mb_rmodel_score(m, "jury and telescope", MB_ROUTER_PILOT, NULL, 0.9,
+                                     3, a, NULL, &err),
+                     0);
+    assert_int_equal(mb_rmodel_score(l, "jury and telescope", MB_ROUTER_PILOT, NULL, 0.9,
+                                     3, b, NULL, &err),
+                     0);
+    for (int d = 0; d < 3; d++)
+        assert_true(fabs(a[d] - b[d]) < 1e-6);
+    mb_rmodel_destroy(&l);
+    /* loaded without the vectors: the pilots are off, scoring still works */
+    l = mb_rmodel_load(blob, size, rd, 3, NULL, &err);
+    assert_non_null(l);
+    assert_int_equal(
+        mb_rmodel_score(l, "jury", MB_ROUTER_LEARNED, NULL, 0.9, 3, b, NULL, &err), 0);
+    mb_rmodel_destroy(&l);
+    free(blob);
+    mb_rmodel_destroy(&m);
+    mb_wordvec_destroy(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_unseen_queries),
@@ -217,6 +299,8 @@ int main(void) {
         cmocka_unit_test(test_gate_scope),
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_no_passages),
+        cmocka_unit_test(test_wordvec_small),
+        cmocka_unit_test(test_wordvec_glove),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }
