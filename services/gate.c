@@ -147,7 +147,12 @@ static json_t *s_extractive(gate_t *g, const char *query, json_t *results, size_
                 p++;
             if (*p) p++;
             size_t len = (size_t)(p - st);
-            if (len < 3) continue;
+            /* fragments (a headword line, "n.") make poor answers */
+            size_t words = 0;
+            for (size_t c = 0; c < len; c++)
+                words += (c == 0 || st[c - 1] == ' ' || st[c - 1] == '\n') &&
+                         st[c] != ' ' && st[c] != '\n';
+            if (len < 3 || words < 4) continue;
             stems_t ts = {0};
             mb_text_tokenize(g->text, st, len, s_on_stem, &ts, &err);
             size_t hit = 0;
@@ -178,9 +183,14 @@ static json_t *s_extractive(gate_t *g, const char *query, json_t *results, size_
         ss[best].score = -1e9;
     }
     fclose(f);
-    /* newlines inside dictionary entries read badly in one answer */
-    for (char *c = buf; c && *c; c++)
-        if (*c == '\n') *c = ' ';
+    /* one line, single spaces: dictionary entries wrap and indent */
+    size_t w = 0;
+    for (size_t r = 0; buf && buf[r]; r++) {
+        char ch = buf[r] == '\n' || buf[r] == '\t' ? ' ' : buf[r];
+        if (ch == ' ' && (w == 0 || buf[w - 1] == ' ')) continue;
+        buf[w++] = ch;
+    }
+    if (buf) buf[w] = 0;
     json_decref(out);
     json_t *ans = json_string(buf ? buf : "");
     free(buf);
