@@ -33,7 +33,6 @@
 #include "text.h"
 #include <math.h>
 
-#define MAX_QUERY_BYTES 16384
 #define MAX_K 1000
 #define RRF_K 60
 
@@ -316,13 +315,9 @@ static mb_body_t *s_early(mb_body_t *reply, json_t *scores, json_t *rtrace,
 static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     int64_t t0 = mb_clock_us();
     json_t *j = mb_body_json(req);
-    json_t *jq = json_object_get(j, "query");
-    if (!json_is_string(jq) || json_string_length(jq) == 0)
-        return mb_body_error(MB_EBADREQ, "\"query\" must be a non-empty string");
-    if (json_string_length(jq) > MAX_QUERY_BYTES)
-        return mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes",
-                             MAX_QUERY_BYTES);
-    const char *query = json_string_value(jq);
+    mb_body_t *bad;
+    const char *query = mb_svc_query(j, &bad);
+    if (!query) return bad;
     json_t *jk = json_object_get(j, "k");
     json_int_t k = jk    ? (json_is_integer(jk) ? json_integer_value(jk) : -1)
                    : ask ? 5

@@ -30,7 +30,6 @@
 #include "services.h"
 #include "svc.h"
 
-#define MAX_QUERY_BYTES 16384
 #define CHECK_MS 1000
 
 static const char *s_usage =
@@ -284,12 +283,9 @@ static int s_params(router_t *r, json_t *j, double *p, size_t *maxd, int *kind,
 }
 
 static mb_body_t *s_route(router_t *r, json_t *j) {
-    json_t *jq = json_object_get(j, "query");
-    if (!json_is_string(jq) || json_string_length(jq) == 0)
-        return mb_body_error(MB_EBADREQ, "\"query\" must be a non-empty string");
-    if (json_string_length(jq) > MAX_QUERY_BYTES)
-        return mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes",
-                             MAX_QUERY_BYTES);
+    mb_body_t *bad;
+    const char *query = mb_svc_query(j, &bad);
+    if (!query) return bad;
     double p;
     size_t maxd;
     int kind;
@@ -326,8 +322,7 @@ static mb_body_t *s_route(router_t *r, json_t *j) {
     mb_rgate_t gate;
     mb_err_t err;
     int64_t t0 = mb_clock_us();
-    int rc = mb_rmodel_score(m, json_string_value(jq), kind, allowed, p, maxd, probs,
-                             &gate, &err);
+    int rc = mb_rmodel_score(m, query, kind, allowed, p, maxd, probs, &gate, &err);
     int64_t us = mb_clock_us() - t0;
     free(allowed);
     if (rc != 0) {

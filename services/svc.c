@@ -135,3 +135,14 @@ int mb_svc_run_threads(const char *endpoint, const char *service,
     free(ids);
     return rc;
 }
+
+const char *mb_svc_query(json_t *req, mb_body_t **error) {
+    json_t *jq = json_object_get(req, "query");
+    *error = NULL;
+    if (!json_is_string(jq) || json_string_length(jq) == 0)
+        *error = mb_body_error(MB_EBADREQ, "\"query\" must be a non-empty string");
+    else if (json_string_length(jq) > MB_QUERY_MAX_BYTES)
+        *error = mb_body_error(MB_EBADREQ, "\"query\" is longer than %d bytes",
+                               MB_QUERY_MAX_BYTES);
+    return *error ? NULL : json_string_value(jq);
+}

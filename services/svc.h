@@ -45,6 +45,13 @@ int mb_svc_run_threads(const char *endpoint, const char *service,
                        mb_svc_handler_fn *handler, mb_svc_idle_fn *idle, void *state,
                        int threads);
 
+/* Longest query the gate and the router take, in bytes. */
+#define MB_QUERY_MAX_BYTES 16384
+
+/* The request's "query": a non-empty string of at most MB_QUERY_MAX_BYTES.
+ * Returns it, or NULL with *error set to the bad_request reply. */
+const char *mb_svc_query(json_t *req, mb_body_t **error);
+
 /* Common "--help" check: prints usage and returns 1 when argv asks for it. */
 int mb_svc_wants_help(int argc, char **argv, const char *usage);
 
