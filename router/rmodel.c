@@ -48,6 +48,7 @@
 
 #include "embed.h"
 #include "mb_mem.h"
+#include "router.h"
 #include "text.h"
 #include "wordvec.h"
 
@@ -343,30 +344,16 @@ static void s_softmax(const double *z, size_t n, const unsigned char *allowed, d
         p[i] = sum > 0 ? p[i] / sum : 0;
 }
 
-/* Top-p over probs, as router.c does; chosen flags into sel. */
-static void s_top_p(const double *p, size_t n, double pp, size_t maxd,
-                    unsigned char *sel) {
-    memset(sel, 0, n);
-    double cum = 0;
-    size_t cap = maxd == 0 || maxd > n ? n : maxd;
-    for (size_t c = 0; c < cap; c++) {
-        size_t best = n;
-        for (size_t i = 0; i < n; i++)
-            if (!sel[i] && p[i] > 0 && (best == n || p[i] > p[best])) best = i;
-        if (best == n) break;
-        sel[best] = 1;
-        cum += p[best];
-        if (cum >= pp - 1e-9) break;
-    }
-}
-
 static void s_gate_feat(const mb_rmodel_t *m, const rq_t *q, const double *p,
                         const unsigned char *allowed, double (*g)[NG],
                         const double *nbraw, double pp, size_t maxd, const uint32_t *ex,
                         size_t nex, size_t exd, double *f) {
     size_t nd = m->nd, na = 0;
     unsigned char sel[64];
-    s_top_p(p, nd, pp, maxd, sel);
+    size_t order[64], nsel = mb_router_top_p(p, nd, pp, maxd, order);
+    memset(sel, 0, nd);
+    for (size_t i = 0; i < nsel; i++)
+        sel[order[i]] = p[order[i]] > 0;
     double top = 0, ent = 0;
     for (size_t d = 0; d < nd; d++) {
         if (allowed && !allowed[d]) continue;
@@ -421,7 +408,7 @@ static void s_centroid_cos(mb_rmodel_t *m, const char *const *texts, size_t nq,
         for (size_t i = 0; i < nq; i++)
             out[i * m->nd + d] = 0;
         if (!D->expert || !D->centroid) continue;
-        size_t bs = 256;
+        size_t bs = nq < 256 ? nq : 256; /* one query when routing */
         float *buf = malloc(bs * (size_t)D->dim * sizeof *buf);
         for (size_t i = 0; i < nq; i += bs) {
             size_t c = nq - i < bs ? nq - i : bs;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,7 +99,6 @@ static size_t s_write(char *ptr, size_t size, size_t nm, void *arg) {
     return n;
 }
 
-static long s_retry_after;
 static size_t s_header(char *buf, size_t size, size_t n, void *arg) {
     long *ra = arg;
     size_t len = size * n;
@@ -110,7 +110,6 @@ int mb_chat_complete(mb_chat_t *self, json_t *messages, int max_tokens, int time
                      char **text, json_t **usage, mb_err_t *err) {
     *text = NULL;
     if (usage) *usage = NULL;
-    (void)s_retry_after;
     int64_t deadline = mb_clock_ms() + timeout_ms;
     json_t *body = json_pack("{s:s, s:O, s:b}", "model", self->model, "messages",
                              messages, "stream", 0);

@@ -31,7 +31,6 @@
 #include "services.h"
 #include "svc.h"
 #include "text.h"
-#include <math.h>
 
 #define MAX_K 1000
 #define RRF_K 60
@@ -54,6 +53,11 @@ typedef struct {
     const char *home;
     mb_client_t *client;
     mb_text_t *text;
+    int64_t route_timeout_ms; /* MOEBUS_ROUTE_TIMEOUT_MS */
+    /* `moebus config set gate.threshold`, re-read once a second rather than
+     * opening the catalog for every query (-1: the model's) */
+    double threshold;
+    int64_t threshold_at;
     /* cost accounting (ExpertRAG): since this gate started */
     int64_t queries, retrieved, internal, domains_searched, failed;
     int64_t us_route, us_embed, us_index, us_generate, us_total;
@@ -77,26 +81,6 @@ static int s_reply_code(mb_body_t *reply, char *msg, size_t msgsz, const char *s
     int rc = mb_body_status(reply, &err);
     if (rc != 0) snprintf(msg, msgsz, "%s", err.msg);
     return rc;
-}
-
-/* Keeps only the candidates named in `names` (the domains the router's model
- * does not know yet); returns how many. */
-static size_t s_keep_unrouted(mb_domain_info_t *cand, size_t n, double *probs,
-                              size_t *order, json_t *names) {
-    size_t w = 0;
-    for (size_t c = 0; c < n; c++) {
-        int keep = 0;
-        size_t i;
-        json_t *v;
-        json_array_foreach(names, i, v) keep |=
-            strcmp(json_string_value(v), cand[c].name) == 0;
-        if (!keep) continue;
-        cand[w] = cand[c];
-        probs[w] = 0;
-        order[w] = w;
-        w++;
-    }
-    return w;
 }
 
 /* ---- ask ---- */
@@ -164,8 +148,7 @@ static json_t *s_extractive(gate_t *g, const char *query, json_t *results, size_
                                         0.05 * (double)r - 0.001 * (double)ns};
         }
     }
-    /* three best; the top passage's first sentence when nothing matches */
-    json_t *out = json_array();
+    /* the three best (the first even when nothing matches) */
     char *buf = NULL;
     size_t bl = 0;
     FILE *f = open_memstream(&buf, &bl);
@@ -190,7 +173,6 @@ static json_t *s_extractive(gate_t *g, const char *query, json_t *results, size_
         buf[w++] = ch;
     }
     if (buf) buf[w] = 0;
-    json_decref(out);
     json_t *ans = json_string(buf ? buf : "");
     free(buf);
     free(ss);
@@ -300,18 +282,6 @@ static json_t *s_answer(gate_t *g, json_t *j, const char *query, int internal,
     return out;
 }
 
-/* An early error reply of s_search: drops what routing had built so far. */
-static mb_body_t *s_early(mb_body_t *reply, json_t *scores, json_t *rtrace,
-                          json_t *gtrace, void *probs, void *order, void *cand) {
-    json_decref(scores);
-    json_decref(rtrace);
-    json_decref(gtrace);
-    free(probs);
-    free(order);
-    free(cand);
-    return reply;
-}
-
 static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     int64_t t0 = mb_clock_us();
     json_t *j = mb_body_json(req);
@@ -334,6 +304,26 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     if (mb_search_mode_parse(mode) < 0)
         return mb_body_error(MB_EBADREQ, "\"mode\" must be dense, lexical or hybrid");
     int lexical_only = strcmp(mode, "lexical") == 0;
+    const char *retrieve = mb_json_str(j, "retrieve", "auto");
+    if (strcmp(retrieve, "auto") != 0 && strcmp(retrieve, "always") != 0 &&
+        strcmp(retrieve, "never") != 0)
+        return mb_body_error(MB_EBADREQ, "\"retrieve\" must be auto, always or never");
+    const char *dfu = mb_json_str(j, "domain_fusion", "rrf");
+    if (strcmp(dfu, "weighted") != 0 && strcmp(dfu, "rrf") != 0)
+        return mb_body_error(MB_EBADREQ, "\"domain_fusion\" must be weighted or rrf");
+    json_t *jth = json_object_get(j, "gate_threshold");
+    if (jth && (!json_is_number(jth) || json_number_value(jth) < 0 ||
+                json_number_value(jth) > 1))
+        return mb_body_error(MB_EBADREQ, "\"gate_threshold\" must be a number in 0..1");
+    if (mb_clock_ms() - g->threshold_at >= 1000) {
+        char buf[64];
+        g->threshold =
+            mb_catalog_setting_get(g->home, "gate.threshold", buf, sizeof buf) == 0
+                ? atof(buf)
+                : -1;
+        g->threshold_at = mb_clock_ms();
+    }
+    double threshold = jth ? json_number_value(jth) : g->threshold;
 
     /* Candidate domains: the catalog, or the request's subset of it. */
     mb_domain_info_t *all = NULL;
@@ -399,34 +389,6 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     size_t nsel = 0;
     json_t *scores = json_object();
     json_t *rtrace = json_object(), *gtrace = json_object();
-    const char *retrieve = mb_json_str(j, "retrieve", "auto");
-    if (strcmp(retrieve, "auto") != 0 && strcmp(retrieve, "always") != 0 &&
-        strcmp(retrieve, "never") != 0) {
-        return s_early(
-            mb_body_error(MB_EBADREQ, "\"retrieve\" must be auto, always or never"),
-            scores, rtrace, gtrace, probs, order, cand);
-    }
-    const char *dfu = mb_json_str(j, "domain_fusion", "rrf");
-    if (strcmp(dfu, "weighted") != 0 && strcmp(dfu, "rrf") != 0) {
-        return s_early(
-            mb_body_error(MB_EBADREQ, "\"domain_fusion\" must be weighted or rrf"),
-            scores, rtrace, gtrace, probs, order, cand);
-    }
-    double threshold = -1;
-    json_t *jth = json_object_get(j, "gate_threshold");
-    if (jth) {
-        if (!json_is_number(jth) || json_number_value(jth) < 0 ||
-            json_number_value(jth) > 1) {
-            return s_early(
-                mb_body_error(MB_EBADREQ, "\"gate_threshold\" must be a number in 0..1"),
-                scores, rtrace, gtrace, probs, order, cand);
-        }
-        threshold = json_number_value(jth);
-    } else {
-        char buf[64];
-        if (mb_catalog_setting_get(g->home, "gate.threshold", buf, sizeof buf) == 0)
-            threshold = atof(buf);
-    }
     int internal = 0;
     if (jd || ncand == 0) {
         mb_router_uniform(ncand, probs);
@@ -448,9 +410,9 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
         }
         /* the router answers in well under a millisecond: a slow or dead one
          * must not cost every query the whole deadline */
-        const char *ert = getenv("MOEBUS_ROUTE_TIMEOUT_MS");
-        int64_t rto = ert && atol(ert) > 0 ? atol(ert) : 500;
-        int64_t rdl = mb_clock_ms() + rto < deadline ? mb_clock_ms() + rto : deadline;
+        int64_t rdl = mb_clock_ms() + g->route_timeout_ms < deadline
+                          ? mb_clock_ms() + g->route_timeout_ms
+                          : deadline;
         int64_t rid = mb_client_send(g->client, "router", &rq, NULL);
         mb_body_t *rr = NULL;
         if (rid > 0) mb_client_gather(g->client, &rid, 1, &rr, rdl);
@@ -459,11 +421,16 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             s_reply_code(rr, rmsg, sizeof rmsg, "router", (int)(rdl - mb_clock_ms()));
         if (rrc == MB_EBADREQ) { /* the request's routing fields are wrong */
             mb_body_destroy(&rr);
-            return s_early(mb_body_error(MB_EBADREQ, "%s", rmsg), scores, rtrace, gtrace,
-                           probs, order, cand);
+            json_decref(scores);
+            json_decref(rtrace);
+            json_decref(gtrace);
+            free(probs);
+            free(order);
+            free(cand);
+            return mb_body_error(MB_EBADREQ, "%s", rmsg);
         }
         if (rrc == 0) {
-            json_t *rj = mb_body_json(rr), *unrouted_all = NULL;
+            json_t *rj = mb_body_json(rr);
             json_t *chosen = json_object_get(rj, "chosen");
             json_object_update(scores, json_object_get(rj, "scores"));
             /* the chosen domains, in the router's order, that the catalog
@@ -483,7 +450,9 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             }
             /* Domains the model does not know yet (added since it was trained:
              * the router retrains within seconds) are searched too, so a new
-             * domain answers from its first document. */
+             * domain answers from its first document. They follow the routed
+             * ones, from nrouted on. */
+            size_t nrouted = nsel;
             json_t *unrouted = json_array();
             for (size_t c = 0; c < ncand; c++)
                 if (!json_object_get(json_object_get(rj, "scores"), cand[c].name) &&
@@ -496,7 +465,7 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
                 }
             if (json_array_size(unrouted) > 0)
                 json_object_set(rtrace, "unrouted", unrouted);
-            unrouted_all = unrouted;
+            json_decref(unrouted);
             memcpy(cand, sel, nsel * sizeof *sel);
             free(sel);
             json_t *rg = json_object_get(rj, "gate");
@@ -515,10 +484,13 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             } else if (strcmp(retrieve, "never") == 0) {
                 internal = 1;
                 json_object_set_new(gtrace, "reason", json_string("retrieve: never"));
-            } else if (p_in < threshold && json_array_size(unrouted_all) > 0) {
+            } else if (p_in < threshold && nsel > nrouted) {
                 /* the model cannot speak for domains it has not seen: search
                  * those rather than give up */
-                nsel = s_keep_unrouted(cand, nsel, probs, order, unrouted_all);
+                memmove(cand, cand + nrouted, (nsel - nrouted) * sizeof *cand);
+                nsel -= nrouted;
+                for (size_t s = 0; s < nsel; s++)
+                    order[s] = s;
                 json_object_set_new(
                     gtrace, "reason",
                     json_sprintf("p_in %.3f < threshold %.3f, but the router's model "
@@ -536,7 +508,6 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
                     gtrace, "reason",
                     json_sprintf("p_in %.3f >= threshold %.3f", p_in, threshold));
             }
-            json_decref(unrouted_all);
             if (nsel == 0 && !internal) { /* chosen domains gone from the catalog */
                 internal = 1;
                 json_object_set_new(gtrace, "reason",
@@ -794,8 +765,14 @@ int mb_gate_main(int argc, char **argv) {
     mb_log_init("gate");
     mb_svc_signals();
     mb_err_t err;
-    gate_t g = {
-        .home = home, .client = mb_client_new(endpoint, &err), .text = mb_text_new()};
+    gate_t g = {.home = home,
+                .client = mb_client_new(endpoint, &err),
+                .text = mb_text_new(),
+                .route_timeout_ms = 500,
+                .threshold = -1,
+                .threshold_at = -1000000};
+    const char *ert = getenv("MOEBUS_ROUTE_TIMEOUT_MS");
+    if (ert && atol(ert) > 0) g.route_timeout_ms = atol(ert);
     if (!g.client) {
         mb_error("%s", err.msg);
         return 1;
