@@ -472,7 +472,7 @@ int mb_rmodel_score(mb_rmodel_t *self, const char *query, int router,
 typedef struct {
     char **texts; /* sampled passages */
     size_t n, cap;
-    int64_t seen;
+    int64_t seen, max_id;
 } sample_t;
 
 static int s_read_sample(const char *dir, size_t cap, uint64_t *rng, sample_t *s,
@@ -487,7 +487,8 @@ static int s_read_sample(const char *dir, size_t cap, uint64_t *rng, sample_t *s
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt *st = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT text FROM chunks", -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT text, id FROM chunks", -1, &st, NULL) !=
+        SQLITE_OK) {
         /* a store being created: treat as empty */
         goto cleanup;
     }
@@ -498,6 +499,8 @@ static int s_read_sample(const char *dir, size_t cap, uint64_t *rng, sample_t *s
         const char *t = (const char *)sqlite3_column_text(st, 0);
         if (!t) continue;
         s->seen++;
+        if (sqlite3_column_int64(st, 1) > s->max_id)
+            s->max_id = sqlite3_column_int64(st, 1);
         if (s->n < cap) {
             s->texts[s->n++] = strdup(t);
         } else {
@@ -671,6 +674,8 @@ static void s_open_expert(rdom_t *D) {
     mb_err_t err;
     D->expert = NULL;
     if (mb_expert_read(D->dir, &spec, &err) != 0) return;
+    /* the version the router's signature compares, even without a centroid */
+    snprintf(D->version, sizeof D->version, "%s", spec.version);
     if (strcmp(spec.backend, "http") == 0) return; /* not per query: see above */
     D->expert = mb_embed_open(&spec, D->dir, &err);
     if (!D->expert) return;
@@ -811,7 +816,7 @@ mb_rmodel_t *mb_rmodel_train(const mb_rdomain_t *domains, size_t n,
         D->df = calloc(HSIZE, sizeof *D->df);
         D->w = calloc(HSIZE, sizeof *D->w);
         D->n = (double)s.n;
-        D->chunks = s.seen;
+        D->chunks = s.max_id; /* what the router's signature compares */
         for (size_t p = 0; p < s.n; p++) {
             uint32_t *b;
             size_t nb = s_passage_terms(m->text, s.texts[p], &b);

@@ -77,7 +77,8 @@ size_t mb_rmodel_ndomains(const mb_rmodel_t *self);
 const char *mb_rmodel_domain(const mb_rmodel_t *self, size_t i);
 /* Index of a domain name, or -1. */
 int mb_rmodel_find(const mb_rmodel_t *self, const char *name);
-/* The expert version and chunk count the model saw for domain i. */
+/* The expert version and the highest chunk id the model saw for domain i
+ * (what the router's signature compares: O(1) to read from a store). */
 const char *mb_rmodel_domain_expert(const mb_rmodel_t *self, size_t i);
 int64_t mb_rmodel_domain_chunks(const mb_rmodel_t *self, size_t i);
 const char *mb_rmodel_version(const mb_rmodel_t *self);

@@ -7,13 +7,13 @@
  *   {"op":"train", "labels"?:[[query, domain], ..]}   retrain now
  *   {"op":"status"}
  *
- * The model lives in the catalog (`models`, name "router"). Every second
- * (idle, or before a request) the worker compares what the model was
- * trained on with the catalog: the domains that have passages, their expert
- * versions, their sizes. When that changed and has then stayed the same for
- * a second (an ingest in progress is not trained on halfway), a background
- * thread trains a new model; requests keep being answered by the previous
- * one until the new one is swapped in, between two requests.
+ * The model lives in the catalog (`models`, name "router"). Every second a
+ * watcher thread compares what the model was trained on with the catalog:
+ * the domains that have passages, their expert versions, their sizes. When
+ * that changed and has then stayed the same for a second (an ingest in
+ * progress is not trained on halfway), it trains a new model; requests keep
+ * being answered by the previous one until the new one is swapped in,
+ * between two requests. The request path never reads the catalog.
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -49,43 +49,74 @@ static const char *s_usage =
     "  MOEBUS_WORD_VECTORS (GloVe-format text file: the pilots' shared base\n"
     "  encoder; also `moebus config set router.word_vectors PATH`, read at start)\n";
 
+/* Settings (`moebus config`). */
+typedef struct {
+    double p;
+    size_t maxd;
+    int kind;
+    char shared[MB_DOMAIN_NAME_MAX + 1];
+} cfg_t;
+
 typedef struct {
     const char *home;
     mb_rmodel_t *model; /* handler thread only */
+    pthread_t watcher;
+    volatile int quit;
     pthread_mutex_t mu; /* guards the fields below */
-    pthread_t thread;
-    int training, joinable, want;
-    mb_rmodel_t *fresh;
+    int training, want;
+    mb_rmodel_t *fresh; /* trained, not yet serving */
     char error[512];
     char sig[8192];      /* what the current (or training) model is for */
     char seen_sig[8192]; /* the last signature observed */
-    int64_t seen_ms, checked_ms, trained_at;
-    /* settings (`moebus config`), re-read with the catalog check every
-     * second rather than opening the catalog on every request */
-    double cfg_p;
-    size_t cfg_maxd;
-    int cfg_kind;
-    char cfg_shared[MB_DOMAIN_NAME_MAX + 1];
+    int64_t seen_ms;
+    cfg_t cfg;
     mb_wordvec_t *wv; /* the pilots' base encoder, loaded once at start */
     char wv_path[1024];
 } router_t;
 
-static void s_settings(router_t *r) {
+static void s_settings(const char *home, cfg_t *c) {
     char buf[64];
-    r->cfg_p = 0.9;
-    r->cfg_maxd = 3;
-    r->cfg_kind = MB_ROUTER_LEARNED;
-    r->cfg_shared[0] = 0;
-    if (mb_catalog_setting_get(r->home, "router.p", buf, sizeof buf) == 0 &&
-        atof(buf) > 0 && atof(buf) <= 1)
-        r->cfg_p = atof(buf);
-    if (mb_catalog_setting_get(r->home, "router.max_domains", buf, sizeof buf) == 0 &&
+    *c = (cfg_t){.p = 0.9, .maxd = 3, .kind = MB_ROUTER_LEARNED};
+    if (mb_catalog_setting_get(home, "router.p", buf, sizeof buf) == 0 && atof(buf) > 0 &&
+        atof(buf) <= 1)
+        c->p = atof(buf);
+    if (mb_catalog_setting_get(home, "router.max_domains", buf, sizeof buf) == 0 &&
         atol(buf) >= 1)
-        r->cfg_maxd = (size_t)atol(buf);
-    if (mb_catalog_setting_get(r->home, "router.kind", buf, sizeof buf) == 0 &&
+        c->maxd = (size_t)atol(buf);
+    if (mb_catalog_setting_get(home, "router.kind", buf, sizeof buf) == 0 &&
         strcmp(buf, "pilot") == 0)
-        r->cfg_kind = MB_ROUTER_PILOT;
-    mb_catalog_setting_get(r->home, "router.shared", r->cfg_shared, sizeof r->cfg_shared);
+        c->kind = MB_ROUTER_PILOT;
+    mb_catalog_setting_get(home, "router.shared", c->shared, sizeof c->shared);
+}
+
+/* The catalog's domains with their directories (for training and loading);
+ * *ds, *rd and *dirs malloc'ed. */
+static size_t s_domains(const char *home, mb_domain_info_t **ds, mb_rdomain_t **rd,
+                        char (**dirs)[4096]) {
+    size_t n = 0;
+    mb_err_t err;
+    *ds = NULL;
+    mb_catalog_domains(home, ds, &n, &err);
+    *rd = calloc(n ? n : 1, sizeof **rd);
+    *dirs = calloc(n ? n : 1, sizeof **dirs);
+    for (size_t i = 0; i < n; i++) {
+        mb_home_domain_dir(home, (*ds)[i].name, (*dirs)[i], sizeof(*dirs)[i]);
+        (*rd)[i].name = (*ds)[i].name;
+        (*rd)[i].dir = (*dirs)[i];
+    }
+    return n;
+}
+
+/* One signature line: name, expert version, size bucket. Small domains:
+ * every change counts; then the bucket (log2 of the chunk count) makes
+ * growth by 2x a change. Returns the new offset. */
+static size_t s_sig_line(char *out, size_t off, size_t sz, const char *name,
+                         const char *version, long long chunks) {
+    long long bucket = chunks < 1000
+                           ? chunks
+                           : 1000 + (63 - __builtin_clzll((unsigned long long)chunks));
+    return off + (size_t)snprintf(out + off, off < sz ? sz - off : 0, "%s %s %lld\n",
+                                  name, version, bucket);
 }
 
 /* One line per domain with passages: name, expert version, size bucket. The
@@ -116,34 +147,23 @@ static void s_signature(const char *home, char *out, size_t sz) {
         if (chunks <= 0) continue;
         mb_expert_spec_t spec;
         if (mb_expert_read(dir, &spec, &err) != 0) spec.version[0] = 0;
-        /* small domains: every change counts; then doublings */
-        long long bucket =
-            chunks < 1000 ? chunks
-                          : 1000 + (63 - __builtin_clzll((unsigned long long)chunks));
-        off += (size_t)snprintf(out + off, off < sz ? sz - off : 0, "%s %s %lld\n",
-                                ds[i].name, spec.version, bucket);
+        off = s_sig_line(out, off, sz, ds[i].name, spec.version, chunks);
         if (off >= sz) break;
     }
     free(ds);
 }
 
-static void *s_train_thread(void *arg) {
-    router_t *r = arg;
-    mb_domain_info_t *ds = NULL;
-    size_t n = 0;
+/* Trains on the catalog as it is now, saves the model in the catalog and
+ * hands it to the handler thread (fresh). Runs on the watcher thread. */
+static void s_train_now(router_t *r) {
+    mb_domain_info_t *ds;
+    mb_rdomain_t *rd;
+    char(*dirs)[4096];
+    size_t n = s_domains(r->home, &ds, &rd, &dirs);
     mb_err_t err = {0};
-    mb_rmodel_t *m = NULL;
     char **lq = NULL, **ld = NULL;
     size_t nl = 0;
-    mb_catalog_domains(r->home, &ds, &n, &err);
     mb_catalog_labels_get(r->home, &lq, &ld, &nl, &err);
-    mb_rdomain_t *rd = calloc(n ? n : 1, sizeof *rd);
-    char(*dirs)[4096] = calloc(n ? n : 1, sizeof *dirs);
-    for (size_t i = 0; i < n; i++) {
-        mb_home_domain_dir(r->home, ds[i].name, dirs[i], sizeof dirs[i]);
-        rd[i].name = ds[i].name;
-        rd[i].dir = dirs[i];
-    }
     mb_rlabel_t *labels = calloc(nl ? nl : 1, sizeof *labels);
     for (size_t i = 0; i < nl; i++)
         labels[i].query = lq[i], labels[i].domain = ld[i];
@@ -153,7 +173,7 @@ static void *s_train_thread(void *arg) {
                              .labels = labels,
                              .nlabels = nl,
                              .wordvec = r->wv};
-    m = mb_rmodel_train(rd, n, &opts, &err);
+    mb_rmodel_t *m = mb_rmodel_train(rd, n, &opts, &err);
     if (m) {
         void *blob = NULL;
         size_t size = 0;
@@ -190,66 +210,71 @@ static void *s_train_thread(void *arg) {
     free(rd);
     free(dirs);
     free(ds);
+}
+
+/* The watcher thread: once a second (sooner when a train request comes),
+ * re-reads the settings and the catalog's signature, off the request path,
+ * and trains when the signature changed and has then held still for a
+ * second (an ingest in progress is not trained on halfway) or when asked.
+ * Requests keep being answered by the previous model meanwhile. */
+static void *s_watch(void *arg) {
+    router_t *r = arg;
+    while (!r->quit && !mb_svc_stop) {
+        for (int i = 0; i < CHECK_MS / 100 && !r->quit && !mb_svc_stop; i++) {
+            pthread_mutex_lock(&r->mu);
+            int want = r->want;
+            pthread_mutex_unlock(&r->mu);
+            if (want) break;
+            usleep(100000);
+        }
+        if (r->quit || mb_svc_stop) break;
+        cfg_t c;
+        s_settings(r->home, &c);
+        char sig[8192];
+        s_signature(r->home, sig, sizeof sig);
+        int64_t now = mb_clock_ms();
+        pthread_mutex_lock(&r->mu);
+        r->cfg = c;
+        if (strcmp(sig, r->seen_sig) != 0) {
+            snprintf(r->seen_sig, sizeof r->seen_sig, "%s", sig);
+            r->seen_ms = now;
+        }
+        int stale = strcmp(sig, r->sig) != 0 && sig[0] != 0;
+        int train = r->want || (stale && now - r->seen_ms >= CHECK_MS);
+        if (train) {
+            snprintf(r->sig, sizeof r->sig, "%s", sig);
+            r->training = 1;
+            r->want = 0;
+        }
+        pthread_mutex_unlock(&r->mu);
+        if (train) s_train_now(r);
+    }
     return NULL;
 }
 
-static void s_start_training(router_t *r, const char *sig) {
-    if (r->joinable) {
-        pthread_join(r->thread, NULL);
-        r->joinable = 0;
-    }
-    snprintf(r->sig, sizeof r->sig, "%s", sig);
-    r->training = 1;
-    r->want = 0;
-    if (pthread_create(&r->thread, NULL, s_train_thread, r) != 0) {
-        r->training = 0;
-        mb_error("cannot start the training thread");
-        return;
-    }
-    r->joinable = 1;
-}
-
-/* Swap in a fresh model; start training when the catalog changed and then
- * held still for a second. */
-static void s_upkeep(router_t *r) {
+/* Serves a freshly trained model from the next request on. */
+static void s_swap(router_t *r) {
     pthread_mutex_lock(&r->mu);
     if (r->fresh) {
         mb_rmodel_destroy(&r->model);
         r->model = r->fresh;
         r->fresh = NULL;
-        r->trained_at = mb_clock_ms();
     }
-    int64_t now = mb_clock_ms();
-    if (r->training || now - r->checked_ms < CHECK_MS) {
-        pthread_mutex_unlock(&r->mu);
-        return;
-    }
-    r->checked_ms = now;
-    pthread_mutex_unlock(&r->mu);
-    s_settings(r);
-    char sig[8192];
-    s_signature(r->home, sig, sizeof sig);
-    pthread_mutex_lock(&r->mu);
-    if (strcmp(sig, r->seen_sig) != 0) {
-        snprintf(r->seen_sig, sizeof r->seen_sig, "%s", sig);
-        r->seen_ms = now;
-    }
-    int stale = strcmp(sig, r->sig) != 0 && sig[0] != 0;
-    if ((r->want || (stale && now - r->seen_ms >= CHECK_MS)) && !r->training)
-        s_start_training(r, sig);
     pthread_mutex_unlock(&r->mu);
 }
 
 static void s_idle(void *state) {
-    s_upkeep(state);
+    s_swap(state);
 }
 
 /* Parses p / max_domains / router of a request (defaults from settings). */
 static int s_params(router_t *r, json_t *j, double *p, size_t *maxd, int *kind,
                     char *errmsg, size_t esz) {
-    *p = r->cfg_p;
-    *maxd = r->cfg_maxd;
-    *kind = r->cfg_kind;
+    pthread_mutex_lock(&r->mu);
+    *p = r->cfg.p;
+    *maxd = r->cfg.maxd;
+    *kind = r->cfg.kind;
+    pthread_mutex_unlock(&r->mu);
     json_t *v = json_object_get(j, "p");
     if (v) {
         if (!json_is_number(v) || !(json_number_value(v) > 0) ||
@@ -339,7 +364,9 @@ static mb_body_t *s_route(router_t *r, json_t *j) {
             json_array_append_new(chosen, json_string(mb_rmodel_domain(m, order[s])));
     /* the always-on shared domain (DeepSeekMoE's shared expert) */
     char shared[MB_DOMAIN_NAME_MAX + 1];
-    snprintf(shared, sizeof shared, "%s", mb_json_str(j, "shared", r->cfg_shared));
+    pthread_mutex_lock(&r->mu);
+    snprintf(shared, sizeof shared, "%s", mb_json_str(j, "shared", r->cfg.shared));
+    pthread_mutex_unlock(&r->mu);
     if (shared[0]) {
         int in = 0;
         size_t i;
@@ -426,7 +453,7 @@ static mb_body_t *s_train(router_t *r, json_t *j) {
 static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     (void)worker;
     router_t *r = state;
-    s_upkeep(r);
+    s_swap(r);
     json_t *j = mb_body_json(req);
     const char *op = mb_json_str(j, "op", "route");
     if (strcmp(op, "route") == 0) return s_route(r, j);
@@ -443,7 +470,7 @@ int mb_router_main(int argc, char **argv) {
     mb_svc_signals();
     router_t r = {.home = o.home};
     pthread_mutex_init(&r.mu, NULL);
-    s_settings(&r);
+    s_settings(o.home, &r.cfg);
     /* word vectors for the pilots: $MOEBUS_WORD_VECTORS, else the setting */
     const char *wvp = getenv("MOEBUS_WORD_VECTORS");
     if (wvp && *wvp)
@@ -467,30 +494,18 @@ int mb_router_main(int argc, char **argv) {
     size_t size = 0;
     mb_err_t err;
     if (mb_catalog_model_get(o.home, "router", &blob, &size, &err) == 0) {
-        mb_domain_info_t *ds = NULL;
-        size_t n = 0;
-        mb_catalog_domains(o.home, &ds, &n, &err);
-        mb_rdomain_t *rd = calloc(n ? n : 1, sizeof *rd);
-        char(*dirs)[4096] = calloc(n ? n : 1, sizeof *dirs);
-        for (size_t i = 0; i < n; i++) {
-            mb_home_domain_dir(o.home, ds[i].name, dirs[i], sizeof dirs[i]);
-            rd[i].name = ds[i].name;
-            rd[i].dir = dirs[i];
-        }
+        mb_domain_info_t *ds;
+        mb_rdomain_t *rd;
+        char(*dirs)[4096];
+        size_t n = s_domains(o.home, &ds, &rd, &dirs);
         r.model = mb_rmodel_load(blob, size, rd, n, r.wv, &err);
         if (r.model) {
             /* its signature, rebuilt from what it was trained on */
             size_t off = 0;
-            for (size_t d = 0; d < mb_rmodel_ndomains(r.model); d++) {
-                long long c = mb_rmodel_domain_chunks(r.model, d);
-                long long bucket =
-                    c < 1000 ? c : 1000 + (63 - __builtin_clzll((unsigned long long)c));
-                off += (size_t)snprintf(r.sig + off,
-                                        off < sizeof r.sig ? sizeof r.sig - off : 0,
-                                        "%s %s %lld\n", mb_rmodel_domain(r.model, d),
-                                        mb_rmodel_domain_expert(r.model, d), bucket);
-                if (off >= sizeof r.sig) break;
-            }
+            for (size_t d = 0; d < mb_rmodel_ndomains(r.model) && off < sizeof r.sig; d++)
+                off = s_sig_line(r.sig, off, sizeof r.sig, mb_rmodel_domain(r.model, d),
+                                 mb_rmodel_domain_expert(r.model, d),
+                                 mb_rmodel_domain_chunks(r.model, d));
             mb_info("loaded %s (%zu domains)", mb_rmodel_version(r.model),
                     mb_rmodel_ndomains(r.model));
             /* pilots made in another base space than the one configured now:
@@ -504,8 +519,13 @@ int mb_router_main(int argc, char **argv) {
         free(ds);
         free(blob);
     }
+    if (pthread_create(&r.watcher, NULL, s_watch, &r) != 0) {
+        mb_error("cannot start the router's watcher thread");
+        return 1;
+    }
     int rc = mb_svc_run(o.endpoint, "router", s_handle, s_idle, &r);
-    if (r.joinable) pthread_join(r.thread, NULL);
+    r.quit = 1;
+    pthread_join(r.watcher, NULL);
     mb_rmodel_destroy(&r.model);
     mb_rmodel_destroy(&r.fresh);
     mb_wordvec_destroy(&r.wv);
