@@ -666,7 +666,7 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     size_t *order = calloc(nm, sizeof *order);
     size_t total = 0, hit[2] = {0}, cover[2] = {0}, chosen[2] = {0}, retr = 0;
     size_t lat_n = 0;
-    double *lat = NULL;
+    int64_t *lat = NULL;
     json_t *per = json_array();
     if (!as_json)
         printf("%-12s %7s %9s %9s %9s %9s %8s\n", "domain", "queries", "learned", "pilot",
@@ -689,7 +689,7 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
                     continue;
                 if (kind == 0) {
                     lat = mb_xrealloc(lat, (lat_n + 1) * sizeof *lat);
-                    lat[lat_n++] = (double)(mb_clock_us() - s0);
+                    lat[lat_n++] = mb_clock_us() - s0;
                 }
                 /* a tie at the top is no decision (a query no word of which
                  * the pilots' base space knows scores every domain alike) */
@@ -740,13 +740,8 @@ static int s_router_report(const char *home, char **dirs, size_t nd, size_t limi
     double tn = (double)(total ? total : 1);
     double med = 0;
     if (lat_n) {
-        for (size_t a = 1; a < lat_n; a++) /* insertion sort: a few thousand */
-            for (size_t b = a; b > 0 && lat[b - 1] > lat[b]; b--) {
-                double t = lat[b];
-                lat[b] = lat[b - 1];
-                lat[b - 1] = t;
-            }
-        med = lat[lat_n / 2];
+        qsort(lat, lat_n, sizeof *lat, s_cmp_i64);
+        med = (double)lat[lat_n / 2];
     }
     mb_rmodel_stats_t st;
     mb_rmodel_stats(m, &st);

@@ -18,26 +18,10 @@
 #include "chat.h"
 #include "mb_mdp.h"
 
-static pid_t s_pid;
-static int s_port;
-
-static int s_start(void **state) {
-    (void)state;
-    s_port = tu_fake_server_start(MOEBUS_FAKE_SERVER, &s_pid);
-    return s_port > 0 ? 0 : -1;
-}
-
-static int s_stop(void **state) {
-    (void)state;
-    kill(s_pid, SIGTERM);
-    waitpid(s_pid, NULL, 0);
-    return 0;
-}
-
 static mb_chat_t *s_new(const char *model, const char *key_env, const char *suffix,
                         mb_err_t *err) {
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", s_port, suffix);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", tu_fake_port, suffix);
     mb_chat_opts_t o = {.url = url, .model = model, .api_key_env = key_env, .retries = 2};
     return mb_chat_new(&o, err);
 }
@@ -159,5 +143,5 @@ int main(void) {
         cmocka_unit_test(test_api_key_from_environment_never_in_errors),
         cmocka_unit_test(test_bad_options),
     };
-    return cmocka_run_group_tests(tests, s_start, s_stop);
+    return cmocka_run_group_tests(tests, tu_fake_setup, tu_fake_teardown);
 }

@@ -20,25 +20,9 @@
 
 #define DIM 16
 
-static pid_t s_pid;
-static int s_port;
-
-static int s_start(void **state) {
-    (void)state;
-    s_port = tu_fake_server_start(MOEBUS_FAKE_SERVER, &s_pid);
-    return s_port > 0 ? 0 : -1;
-}
-
-static int s_stop(void **state) {
-    (void)state;
-    kill(s_pid, SIGTERM);
-    waitpid(s_pid, NULL, 0);
-    return 0;
-}
-
 static mb_embed_t *s_open(const char *model, const char *key_env, mb_err_t *err) {
     mb_expert_spec_t spec = {.backend = "http", .dim = DIM};
-    snprintf(spec.url, sizeof spec.url, "http://127.0.0.1:%d/v1", s_port);
+    snprintf(spec.url, sizeof spec.url, "http://127.0.0.1:%d/v1", tu_fake_port);
     snprintf(spec.model, sizeof spec.model, "%s", model);
     if (key_env) snprintf(spec.api_key_env, sizeof spec.api_key_env, "%s", key_env);
     return mb_embed_open(&spec, NULL, err);
@@ -165,5 +149,5 @@ int main(void) {
         cmocka_unit_test(test_batches), cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_retry_then_ok), cmocka_unit_test(test_bad_replies),
         cmocka_unit_test(test_api_key)};
-    return cmocka_run_group_tests(tests, s_start, s_stop);
+    return cmocka_run_group_tests(tests, tu_fake_setup, tu_fake_teardown);
 }

@@ -33,31 +33,47 @@ static inline void tu_unit_vector(float *v, int dim, unsigned seed) {
         v[i] /= (float)sqrt(n);
 }
 
-/* Starts fake_embed_server.py (the http expert's and the generators' local
- * server) on a free port; returns the port, or -1. */
+/* fake_embed_server.py (the http expert's and the generators' local
+ * server) on a free port, as a cmocka group setup/teardown: define
+ * MOEBUS_FAKE_SERVER and read tu_fake_port. */
+#ifdef MOEBUS_FAKE_SERVER
 #include <signal.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
-static inline int tu_fake_server_start(const char *script, pid_t *pid) {
-    int fd[2], port = -1;
+static pid_t tu_fake_pid;
+static int tu_fake_port;
+
+static inline int tu_fake_setup(void **state) {
+    (void)state;
+    int fd[2];
+    tu_fake_port = -1;
     if (pipe(fd) != 0) return -1;
-    *pid = fork();
-    if (*pid == 0) {
+    tu_fake_pid = fork();
+    if (tu_fake_pid == 0) {
         dup2(fd[1], 1);
         close(fd[0]);
         const char *py = getenv("MOEBUS_PYTHON") ? getenv("MOEBUS_PYTHON") : "python3";
-        execlp(py, py, script, "0", "16", (char *)NULL);
+        execlp(py, py, MOEBUS_FAKE_SERVER, "0", "16", (char *)NULL);
         _exit(127);
     }
     close(fd[1]);
     FILE *f = fdopen(fd[0], "r");
     char line[64] = {0};
-    if (!fgets(line, sizeof line, f) || sscanf(line, "ready %d", &port) != 1) {
+    if (!fgets(line, sizeof line, f) || sscanf(line, "ready %d", &tu_fake_port) != 1) {
         fprintf(stderr, "fake server did not start\n");
-        port = -1;
+        tu_fake_port = -1;
     }
     fclose(f);
-    return port;
+    return tu_fake_port > 0 ? 0 : -1;
 }
+
+static inline int tu_fake_teardown(void **state) {
+    (void)state;
+    kill(tu_fake_pid, SIGTERM);
+    waitpid(tu_fake_pid, NULL, 0);
+    return 0;
+}
+#endif
 
 #endif
