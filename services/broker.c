@@ -5,6 +5,7 @@
 #include "broker.h"
 
 #include <czmq.h>
+#include <math.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <string.h>
@@ -29,7 +30,13 @@ typedef struct {
     zframe_t *client;   /* set while busy */
     zframe_t *req_json; /* copy of the request's JSON frame while busy */
     void *idle_handle;  /* position in service->idle, NULL when busy */
+    int64_t busy_us;    /* when the request in hand was sent to it */
 } worker_t;
+
+/* Request latency (dispatch to final reply) as a log histogram: 4 buckets
+ * per power of two from 1 µs, so a quantile is within ~19 %; fixed memory
+ * and O(1) per reply, which a single-threaded broker can afford. */
+#define LAT_BUCKETS 128
 
 struct service_t {
     char *name;
@@ -38,7 +45,28 @@ struct service_t {
     size_t nworkers;
     bool ever_had_worker;
     uint64_t served;
+    uint64_t replied, errors_unavail; /* final replies; workers lost mid-request */
+    int64_t last_request_ms;          /* for the supervisor's least-recently-used */
+    uint32_t lat[LAT_BUCKETS];
+    double lat_sum_us;
 };
+
+static int s_lat_bucket(int64_t us) {
+    if (us < 1) us = 1;
+    int b = (int)(4.0 * log2((double)us));
+    return b < 0 ? 0 : b >= LAT_BUCKETS ? LAT_BUCKETS - 1 : b;
+}
+
+/* Upper edge of the bucket holding quantile q, in µs (0 with no data). */
+static double s_lat_quantile(const service_t *s, double q) {
+    if (s->replied == 0) return 0;
+    uint64_t want = (uint64_t)(q * (double)s->replied), seen = 0;
+    for (int b = 0; b < LAT_BUCKETS; b++) {
+        seen += s->lat[b];
+        if (seen > want) return exp2((double)(b + 1) / 4.0);
+    }
+    return exp2((double)LAT_BUCKETS / 4.0);
+}
 
 struct mb_broker_t {
     zsock_t *sock;
@@ -197,6 +225,7 @@ static void s_dispatch(mb_broker_t *self, service_t *s) {
         zframe_destroy(&w->req_json);
         w->req_json = zframe_dup(zmsg_first(r->body));
         w->client = r->client;
+        w->busy_us = mb_clock_us();
         r->client = NULL;
         zmsg_t *m = r->body;
         r->body = NULL;
@@ -217,6 +246,7 @@ static void s_worker_delete(mb_broker_t *self, worker_t *w, bool send_disconnect
         if (w->idle_handle) zlistx_delete(s->idle, w->idle_handle);
         s->nworkers--;
         if (w->client) {
+            s->errors_unavail++;
             s_reply_error(self, w->client, s->name, w->req_json, MB_EUNAVAIL,
                           "worker for %s %s while handling the request", s->name, why);
             mb_warn("worker %s of %s %s mid-request; client told unavailable", w->key,
@@ -254,14 +284,25 @@ static void s_mmi(mb_broker_t *self, zframe_t *client, const char *service,
         free(name);
     } else if (strcmp(service, "mmi.services") == 0) {
         json_t *arr = json_array();
+        int64_t now = mb_clock_ms();
         for (service_t *s = zhashx_first(self->services); s;
-             s = zhashx_next(self->services))
-            json_array_append_new(arr,
-                                  json_pack("{s:s, s:I, s:I, s:I, s:I}", "name", s->name,
-                                            "workers", (json_int_t)s->nworkers, "idle",
-                                            (json_int_t)zlistx_size(s->idle), "queued",
-                                            (json_int_t)zlistx_size(s->requests),
-                                            "served", (json_int_t)s->served));
+             s = zhashx_next(self->services)) {
+            json_t *o = json_pack(
+                "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "name", s->name, "workers",
+                (json_int_t)s->nworkers, "idle", (json_int_t)zlistx_size(s->idle),
+                "queued", (json_int_t)zlistx_size(s->requests), "served",
+                (json_int_t)s->served, "replied", (json_int_t)s->replied, "lost",
+                (json_int_t)s->errors_unavail);
+            json_object_set_new(
+                o, "idle_ms",
+                json_integer(s->last_request_ms ? now - s->last_request_ms : -1));
+            json_object_set_new(
+                o, "latency_us",
+                json_pack("{s:f, s:f, s:f}", "mean",
+                          s->replied ? s->lat_sum_us / (double)s->replied : 0.0, "p50",
+                          s_lat_quantile(s, 0.5), "p99", s_lat_quantile(s, 0.99)));
+            json_array_append_new(arr, o);
+        }
         json_object_set_new(reply, "services", arr);
     } else {
         json_decref(reply);
@@ -311,6 +352,7 @@ static void s_client_msg(mb_broker_t *self, zframe_t *client, zmsg_t *msg) {
     r->expiry = mb_clock_ms() + self->wait_ms;
     zlistx_add_end(s->requests, r);
     s->served++;
+    s->last_request_ms = mb_clock_ms();
     s_dispatch(self, s);
 done:
     zframe_destroy(&cmd);
@@ -390,6 +432,11 @@ static void s_worker_msg(mb_broker_t *self, zframe_t *identity, zmsg_t **msg_p) 
                       cmd == MB_MDPW_FINAL ? MB_MDPC_FINAL : MB_MDPC_PARTIAL, msg);
         zframe_destroy(&client);
         if (cmd == MB_MDPW_FINAL) {
+            service_t *sv = w->service;
+            int64_t us = mb_clock_us() - w->busy_us;
+            sv->replied++;
+            sv->lat[s_lat_bucket(us)]++;
+            sv->lat_sum_us += (double)us;
             zframe_destroy(&w->client);
             zframe_destroy(&w->req_json);
             w->idle_handle = zlistx_add_end(w->service->idle, w);

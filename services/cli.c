@@ -2,11 +2,13 @@
  * talk to the running service over the bus (ingest and search), or to the
  * catalog in HOME (domain add/list). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "embed.h"
 #include "home.h"
 #include "index.h"
@@ -17,14 +19,21 @@
 #include "svc.h"
 
 static const char *s_domain_usage =
-    "usage: moebus domain add NAME [--index FACTORY] [--dim D] [EXPERT] [--home DIR]\n"
+    "usage: moebus domain add NAME [--index FACTORY] [--dim D] [EXPERT]\n"
+    "       moebus domain remove NAME [--purge]\n"
+    "       moebus domain disable NAME | moebus domain enable NAME\n"
     "       moebus domain set-expert NAME EXPERT [--wait]\n"
     "       moebus domain refit NAME [--wait]\n"
     "       moebus domain wait NAME\n"
     "       moebus domain list [--json] [--home DIR] [--endpoint E]\n"
     "\n"
-    "add         registers a domain in HOME's catalog; a running `moebus serve`\n"
-    "            starts its embed and index workers within a second.\n"
+    "add         registers a domain; a running `moebus serve` starts its embed\n"
+    "            and index workers within a second and the router learns it.\n"
+    "remove      the gate stops routing to it at once; requests in flight finish,\n"
+    "            then its workers stop. Its data stays in HOME/domains/NAME (add\n"
+    "            it again to get it back) unless --purge.\n"
+    "disable     takes the domain out of routing and explicit searches without\n"
+    "            stopping it or retraining the router; enable puts it back.\n"
     "set-expert  changes the domain's expert; every chunk is re-embedded in the\n"
     "            background while searches use the old one, then swapped in.\n"
     "refit       fits the builtin expert again now (it also refits by itself when\n"
@@ -48,10 +57,15 @@ static const char *s_domain_usage =
     "                  IVF1024,PQ32, SQ8). Types that need training serve from a flat\n"
     "                  index until the domain has enough vectors to train them.\n"
     "  --dim D         embedding dimension (default 256)\n"
+    "  --purge         remove: also delete the domain's documents and index\n"
     "  --json          machine-readable output\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    broker endpoint (default $MOEBUS_ENDPOINT or "
-    "tcp://127.0.0.1:5555)\n";
+    "tcp://127.0.0.1:5555)\n"
+    "\n"
+    "While `moebus serve` runs on HOME, or with --endpoint, changes go to the\n"
+    "service's `admin` over the bus (so this works against a remote service);\n"
+    "otherwise to HOME's catalog directly.\n";
 
 /* Calls service and prints the error; returns the reply or NULL. */
 static mb_body_t *s_call(mb_client_t *client, const char *service, mb_body_t *req,
@@ -68,14 +82,22 @@ static mb_body_t *s_call(mb_client_t *client, const char *service, mb_body_t *re
     return reply;
 }
 
-static int s_domain_list(const char *home, const char *endpoint, int as_json) {
-    mb_domain_info_t *d = NULL;
-    size_t n = 0;
-    mb_err_t err;
-    if (mb_catalog_domains(home, &d, &n, &err) != 0) {
-        fprintf(stderr, "moebus: %s\n", err.msg);
-        return 1;
+/* Prints the domains (JSON objects from domain.list) with the counts their
+ * index workers report. */
+static int s_domain_list(json_t *doms, const char *home, const char *endpoint,
+                         int as_json) {
+    size_t n = json_array_size(doms);
+    mb_domain_info_t *d = calloc(n ? n : 1, sizeof *d);
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(doms, i);
+        snprintf(d[i].name, sizeof d[i].name, "%s", mb_json_str(o, "name", "?"));
+        snprintf(d[i].embed, sizeof d[i].embed, "%s", mb_json_str(o, "embed", "?"));
+        snprintf(d[i].index_type, sizeof d[i].index_type, "%s",
+                 mb_json_str(o, "index", "?"));
+        d[i].dim = (int)mb_json_int(o, "dim", 0);
+        d[i].enabled = strcmp(mb_json_str(o, "state", "enabled"), "enabled") == 0;
     }
+    mb_err_t err;
     mb_client_t *client = mb_client_new(endpoint, &err);
     json_t *arr = json_array();
     /* Ask every index worker for its counts at once, with one deadline, so a
@@ -99,9 +121,10 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
         json_int_t docs = st ? mb_json_int(st, "documents", -1) : -1;
         json_int_t chunks = st ? mb_json_int(st, "chunks", -1) : -1;
         if (as_json) {
-            json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", d[i].name, "embed",
-                                  d[i].embed, "dim", d[i].dim, "index", d[i].index_type,
-                                  "running", r != NULL);
+            json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:b, s:s}", "name", d[i].name,
+                                  "embed", d[i].embed, "dim", d[i].dim, "index",
+                                  d[i].index_type, "running", r != NULL, "state",
+                                  d[i].enabled ? "enabled" : "disabled");
             if (r) {
                 json_object_set_new(o, "documents", json_integer(docs));
                 json_object_set_new(o, "chunks", json_integer(chunks));
@@ -109,14 +132,16 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
             }
             json_array_append_new(arr, o);
         } else if (r) {
-            printf("%-20s %-10s %5d %10lld %10lld  %s%s\n", d[i].name, d[i].embed,
+            printf("%-20s %-10s %5d %10lld %10lld  %s%s%s\n", d[i].name, d[i].embed,
                    d[i].dim, (long long)docs, (long long)chunks, d[i].index_type,
                    json_is_false(json_object_get(st, "trained"))
                        ? " (untrained: Flat serves)"
-                       : "");
+                       : "",
+                   d[i].enabled ? "" : " [disabled]");
         } else {
-            printf("%-20s %-10s %5d %10s %10s  %s\n", d[i].name, d[i].embed, d[i].dim,
-                   "-", "(not running)", d[i].index_type);
+            printf("%-20s %-10s %5d %10s %10s  %s%s\n", d[i].name, d[i].embed, d[i].dim,
+                   "-", "(not running)", d[i].index_type,
+                   d[i].enabled ? "" : " [disabled]");
         }
         mb_body_destroy(&replies[i]);
     }
@@ -132,56 +157,6 @@ static int s_domain_list(const char *home, const char *endpoint, int as_json) {
     json_decref(arr);
     mb_client_destroy(&client);
     free(d);
-    return 0;
-}
-
-/* Checks an expert spec by opening it; for http also asks the server for
- * one embedding, which learns the dimension when none was given. */
-static int s_check_expert(mb_domain_info_t *d, int dim_given) {
-    mb_err_t err;
-    if (strcmp(d->embed, "builtin") != 0 && strcmp(d->embed, "hash") != 0 &&
-        strcmp(d->embed, "http") != 0) {
-        fprintf(stderr, "moebus: unknown expert backend '%s' (builtin, hash, http)\n",
-                d->embed);
-        return 2;
-    }
-    if (strcmp(d->embed, "http") != 0) {
-        if (*d->url || *d->model) {
-            fprintf(stderr, "moebus: --url and --model are for --embed http\n");
-            return 2;
-        }
-        return 0;
-    }
-    mb_expert_spec_t spec = {.dim = dim_given ? d->dim : 8};
-    snprintf(spec.backend, sizeof spec.backend, "http");
-    snprintf(spec.url, sizeof spec.url, "%s", d->url);
-    snprintf(spec.model, sizeof spec.model, "%s", d->model);
-    snprintf(spec.api_key_env, sizeof spec.api_key_env, "%s", d->api_key_env);
-    mb_embed_t *e = mb_embed_open(&spec, NULL, &err);
-    if (!e) {
-        fprintf(stderr, "moebus: %s\n", err.msg);
-        return 2;
-    }
-    /* Without --dim, ask for 8 dimensions: the dimension check's message
-     * carries the server's real one. */
-    float *v = malloc(4096 * sizeof *v);
-    const char *probe = "moebus dimension probe";
-    int rc = e ? mb_embed_batch(e, &probe, 1, MB_EMBED_PASSAGE, v, &err) : MB_EBADREQ;
-    mb_embed_destroy(&e);
-    free(v);
-    if (rc != 0 && !dim_given) {
-        /* "... returns N dimensions; the domain has 8" */
-        const char *p = strstr(err.msg, "returns ");
-        int n = p ? atoi(p + 8) : 0;
-        if (n >= 8 && n <= 4096) {
-            d->dim = n;
-            return 0;
-        }
-    }
-    if (rc != 0) {
-        fprintf(stderr, "moebus: the expert does not answer as expected: %s\n", err.msg);
-        return 1;
-    }
     return 0;
 }
 
@@ -250,6 +225,41 @@ done:
     return rc;
 }
 
+/* Where domain.* ops go: the `admin` service over the bus when a service
+ * runs on the local home (or --endpoint names one explicitly), else the
+ * local catalog directly (no service: nothing else writes it). Returns the
+ * reply JSON or NULL after printing the error. */
+static json_t *s_admin(const char *home, const char *endpoint, int endpoint_given,
+                       json_t *req) {
+    char pidpath[4200];
+    snprintf(pidpath, sizeof pidpath, "%s/serve.pid", home);
+    FILE *f = fopen(pidpath, "r");
+    int pid = 0, served = 0;
+    if (f) {
+        served = fscanf(f, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0;
+        fclose(f);
+    }
+    mb_err_t err;
+    if (!endpoint_given && !served) {
+        json_t *r = mb_admin_apply(home, req, 0, &err);
+        json_decref(req);
+        if (!r) fprintf(stderr, "moebus: %s\n", err.msg);
+        return r;
+    }
+    mb_client_t *client = mb_client_new(endpoint, &err);
+    if (!client) {
+        fprintf(stderr, "moebus: %s\n", err.msg);
+        json_decref(req);
+        return NULL;
+    }
+    /* http experts are probed by admin: allow for a slow model server */
+    mb_body_t *reply = s_call(client, "admin", mb_body_new(req), 30000, 0);
+    json_t *r = reply ? json_incref(mb_body_json(reply)) : NULL;
+    mb_body_destroy(&reply);
+    mb_client_destroy(&client);
+    return r;
+}
+
 int mb_domain_main(int argc, char **argv) {
     if (argc < 2 || mb_svc_wants_help(argc, argv, s_domain_usage)) {
         fputs(s_domain_usage, argc < 2 ? stderr : stdout);
@@ -257,10 +267,8 @@ int mb_domain_main(int argc, char **argv) {
     }
     const char *sub = argv[1];
     const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
-    mb_domain_info_t d = {.dim = MB_DEFAULT_DIM};
-    snprintf(d.embed, sizeof d.embed, "builtin");
-    snprintf(d.index_type, sizeof d.index_type, "Flat");
-    int as_json = 0, dim_given = 0, wait = 0;
+    json_t *req = json_object();
+    int as_json = 0, wait = 0, purge = 0, endpoint_given = 0;
     static struct option opts[] = {{"home", required_argument, 0, 'H'},
                                    {"endpoint", required_argument, 0, 'e'},
                                    {"dim", required_argument, 0, 'D'},
@@ -271,91 +279,103 @@ int mb_domain_main(int argc, char **argv) {
                                    {"model", required_argument, 0, 'M'},
                                    {"api-key-env", required_argument, 0, 'K'},
                                    {"wait", no_argument, 0, 'w'},
+                                   {"purge", no_argument, 0, 'P'},
                                    {0, 0, 0, 0}};
     int c;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "H:e:D:m:ji:u:M:K:w", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:e:D:m:ji:u:M:K:wP", opts, NULL)) != -1) {
         if (c == 'i')
-            snprintf(d.index_type, sizeof d.index_type, "%s", optarg);
+            json_object_set_new(req, "index", json_string(optarg));
         else if (c == 'H')
             home = optarg;
         else if (c == 'e')
-            endpoint = optarg;
+            endpoint = optarg, endpoint_given = 1;
         else if (c == 'D')
-            d.dim = atoi(optarg), dim_given = 1;
+            json_object_set_new(req, "dim", json_integer(atoi(optarg)));
         else if (c == 'm')
-            snprintf(d.embed, sizeof d.embed, "%s", optarg);
+            json_object_set_new(req, "embed", json_string(optarg));
         else if (c == 'u')
-            snprintf(d.url, sizeof d.url, "%s", optarg);
+            json_object_set_new(req, "url", json_string(optarg));
         else if (c == 'M')
-            snprintf(d.model, sizeof d.model, "%s", optarg);
+            json_object_set_new(req, "model", json_string(optarg));
         else if (c == 'K')
-            snprintf(d.api_key_env, sizeof d.api_key_env, "%s", optarg);
+            json_object_set_new(req, "api_key_env", json_string(optarg));
         else if (c == 'j')
             as_json = 1;
         else if (c == 'w')
             wait = 1;
+        else if (c == 'P')
+            purge = 1;
         else {
             fputs(s_domain_usage, stderr);
+            json_decref(req);
             return 2;
         }
     }
-    if (strcmp(sub, "list") == 0) return s_domain_list(home, endpoint, as_json);
+    if (strcmp(sub, "list") == 0) {
+        json_object_set_new(req, "op", json_string("domain.list"));
+        json_t *r = s_admin(home, endpoint, endpoint_given, req);
+        if (!r) return 1;
+        int rc = s_domain_list(json_object_get(r, "domains"), home, endpoint, as_json);
+        json_decref(r);
+        return rc;
+    }
     if (optind >= argc) {
         fputs(s_domain_usage, stderr);
+        json_decref(req);
         return 2;
     }
     const char *name = argv[optind];
-    snprintf(d.name, sizeof d.name, "%s", name);
-    mb_err_t err;
-    if (strcmp(sub, "refit") == 0) return s_domain_refit(endpoint, name, wait, 1);
-    if (strcmp(sub, "wait") == 0) return s_domain_refit(endpoint, name, 1, 0);
-    if (strcmp(sub, "add") == 0 || strcmp(sub, "set-expert") == 0) {
-        int add = strcmp(sub, "add") == 0;
-        mb_domain_info_t cur;
-        if (!add && mb_catalog_domain_get(home, name, &cur, &err) != 0) {
-            fprintf(stderr, "moebus: %s\n", err.msg);
-            return 1;
-        }
-        if (!add && !dim_given && strcmp(d.embed, "http") != 0) d.dim = cur.dim;
-        if (dim_given && (d.dim < 8 || d.dim > 4096)) {
-            fprintf(stderr, "moebus: --dim must be in 8..4096\n");
-            return 2;
-        }
-        int rc = s_check_expert(&d, dim_given);
-        if (rc != 0) return rc;
-        if (!add && d.dim != cur.dim) {
-            fprintf(
-                stderr,
-                "moebus: the new expert makes %d-dimensional vectors, domain %s holds "
-                "%d: changing the dimension is not supported yet (add a new domain)\n",
-                d.dim, name, cur.dim);
-            return 1;
-        }
-        if (add) {
-            if (mb_index_check_factory(d.dim, d.index_type, &err) != 0) {
-                fprintf(stderr, "moebus: --index %s: %s\n", d.index_type, err.msg);
-                return 2;
-            }
-            if (mb_catalog_domain_add(home, &d, &err) != 0) {
-                fprintf(stderr, "moebus: %s\n", err.msg);
-                return 1;
-            }
-            printf("added domain %s (expert %s%s%s, dim %d, index %s) in %s\n", name,
-                   d.embed, *d.model ? " " : "", d.model, d.dim, d.index_type, home);
-            return 0;
-        }
-        if (mb_catalog_domain_set_expert(home, &d, &err) != 0) {
-            fprintf(stderr, "moebus: %s\n", err.msg);
-            return 1;
-        }
-        printf("domain %s: expert is now %s%s%s; re-embedding in the background\n", name,
-               d.embed, *d.model ? " " : "", d.model);
-        return s_domain_refit(endpoint, name, wait, 1);
+    if (strcmp(sub, "refit") == 0 || strcmp(sub, "wait") == 0) {
+        json_decref(req);
+        return strcmp(sub, "refit") == 0 ? s_domain_refit(endpoint, name, wait, 1)
+                                         : s_domain_refit(endpoint, name, 1, 0);
     }
-    fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);
-    fputs(s_domain_usage, stderr);
-    return 2;
+    static const char *ops[][2] = {{"add", "domain.add"},
+                                   {"set-expert", "domain.set_expert"},
+                                   {"remove", "domain.remove"},
+                                   {"enable", "domain.enable"},
+                                   {"disable", "domain.disable"}};
+    const char *op = NULL;
+    for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+        if (strcmp(sub, ops[i][0]) == 0) op = ops[i][1];
+    if (!op) {
+        fprintf(stderr, "moebus domain: unknown subcommand '%s'\n", sub);
+        fputs(s_domain_usage, stderr);
+        json_decref(req);
+        return 2;
+    }
+    json_object_set_new(req, "op", json_string(op));
+    json_object_set_new(req, "name", json_string(name));
+    if (purge) json_object_set_new(req, "purge", json_true());
+    json_t *r = s_admin(home, endpoint, endpoint_given, req);
+    if (!r) return 1;
+    json_t *dj = json_object_get(r, "domain");
+    int rc = 0;
+    if (as_json) {
+        char *out = json_dumps(r, JSON_INDENT(2));
+        puts(out);
+        free(out);
+    } else if (strcmp(sub, "add") == 0) {
+        printf("added domain %s (expert %s%s%s, dim %lld, index %s)\n", name,
+               mb_json_str(dj, "embed", "?"), json_object_get(dj, "model") ? " " : "",
+               mb_json_str(dj, "model", ""), (long long)mb_json_int(dj, "dim", 0),
+               mb_json_str(dj, "index", "?"));
+    } else if (strcmp(sub, "remove") == 0) {
+        printf("removed domain %s: no longer routed to; data %s (%s)\n", name,
+               mb_json_str(r, "data", "?"), mb_json_str(r, "dir", "?"));
+    } else if (strcmp(sub, "enable") == 0 || strcmp(sub, "disable") == 0) {
+        printf("domain %s %s\n", name, mb_json_str(r, "state", "?"));
+    }
+    if (strcmp(sub, "set-expert") == 0) {
+        if (!as_json)
+            printf("domain %s: expert is now %s%s%s; re-embedding in the background\n",
+                   name, mb_json_str(dj, "embed", "?"),
+                   json_object_get(dj, "model") ? " " : "", mb_json_str(dj, "model", ""));
+        rc = s_domain_refit(endpoint, name, wait, 1);
+    }
+    json_decref(r);
+    return rc;
 }
 
 /* ---- ingest ------------------------------------------------------------ */

@@ -58,6 +58,12 @@ typedef struct {
      * opening the catalog for every query (-1: the model's) */
     double threshold;
     int64_t threshold_at;
+    /* The catalog's domains, reread only when the catalog changes (checked
+     * per query through data_version, ~1 µs, instead of a 0.4 ms open and
+     * read): a domain disabled or removed is out of the very next query. */
+    mb_catalog_watch_t *watch;
+    mb_domain_info_t *domains;
+    size_t ndomains;
     /* cost accounting (ExpertRAG): since this gate started */
     int64_t queries, retrieved, internal, domains_searched, failed;
     int64_t us_route, us_embed, us_index, us_generate, us_total;
@@ -325,12 +331,26 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
     }
     double threshold = jth ? json_number_value(jth) : g->threshold;
 
-    /* Candidate domains: the catalog, or the request's subset of it. */
-    mb_domain_info_t *all = NULL;
-    size_t nall = 0;
+    /* Candidate domains: the catalog's enabled ones, or the request's subset
+     * of them. */
     mb_err_t err;
-    if (mb_catalog_domains(g->home, &all, &nall, &err) != 0)
-        return mb_body_error(err.code, "%s", err.msg);
+    if (mb_catalog_watch_changed(g->watch)) {
+        mb_domain_info_t *fresh = NULL;
+        size_t nfresh = 0;
+        if (mb_catalog_domains(g->home, &fresh, &nfresh, &err) != 0)
+            return mb_body_error(err.code, "%s", err.msg);
+        free(g->domains);
+        g->domains = fresh;
+        g->ndomains = nfresh;
+    }
+    size_t nall = 0, ndisabled = 0;
+    mb_domain_info_t *all = calloc(g->ndomains ? g->ndomains : 1, sizeof *all);
+    for (size_t i = 0; i < g->ndomains; i++) {
+        if (g->domains[i].enabled)
+            all[nall++] = g->domains[i];
+        else
+            ndisabled++;
+    }
     json_t *jd = json_object_get(j, "domains");
     mb_domain_info_t *cand = calloc(nall ? nall : 1, sizeof *cand);
     size_t ncand = 0;
@@ -349,8 +369,13 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
             while (name && a < nall && strcmp(all[a].name, name) != 0)
                 a++;
             if (!name || a == nall) {
-                mb_body_t *e = mb_body_error(MB_EUNKDOMAIN, "unknown domain '%s'",
-                                             name ? name : "(not a string)");
+                int off = 0;
+                for (size_t d = 0; name && d < g->ndomains; d++)
+                    off |= strcmp(g->domains[d].name, name) == 0;
+                mb_body_t *e =
+                    mb_body_error(MB_EUNKDOMAIN,
+                                  off ? "domain '%s' is disabled" : "unknown domain '%s'",
+                                  name ? name : "(not a string)");
                 free(all);
                 free(cand);
                 return e;
@@ -407,6 +432,15 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
         for (size_t i = 0; i < sizeof rpass / sizeof *rpass; i++) {
             json_t *v = json_object_get(j, rpass[i]);
             if (v) json_object_set(mb_body_json(rq), rpass[i], v);
+        }
+        if (ndisabled) {
+            /* top-p over the enabled domains only, so a disabled domain's
+             * probability mass does not crowd out the others (FlexOlmo's
+             * opt-out: no retraining) */
+            json_t *names = json_array();
+            for (size_t c = 0; c < ncand; c++)
+                json_array_append_new(names, json_string(cand[c].name));
+            json_object_set_new(mb_body_json(rq), "domains", names);
         }
         /* the router answers in well under a millisecond: a slow or dead one
          * must not cost every query the whole deadline */
@@ -777,7 +811,10 @@ int mb_gate_main(int argc, char **argv) {
         mb_error("%s", err.msg);
         return 1;
     }
+    g.watch = mb_catalog_watch_new(home);
     int rc = mb_svc_run(endpoint, "gate", s_handle, NULL, &g);
+    mb_catalog_watch_destroy(&g.watch);
+    free(g.domains);
     mb_client_destroy(&g.client);
     mb_text_destroy(&g.text);
     return rc;

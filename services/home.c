@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 
 const char *mb_default_home(void) {
@@ -103,8 +104,9 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
             db, "ALTER TABLE domains ADD COLUMN index_type TEXT NOT NULL DEFAULT 'Flat'",
             NULL, NULL, NULL);
     /* ... and before http experts: */
-    static const char *cols[] = {"url", "model", "api_key_env"};
-    for (size_t c = 0; c < 3; c++) {
+    static const char *cols[] = {"url", "model", "api_key_env", "state"};
+    static const char *defs[] = {"''", "''", "''", "'enabled'"};
+    for (size_t c = 0; c < 4; c++) {
         char sql[160];
         snprintf(sql, sizeof sql,
                  "SELECT 1 FROM pragma_table_info('domains') WHERE name='%s'", cols[c]);
@@ -114,7 +116,8 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
         sqlite3_finalize(col);
         if (has) continue;
         snprintf(sql, sizeof sql,
-                 "ALTER TABLE domains ADD COLUMN %s TEXT NOT NULL DEFAULT ''", cols[c]);
+                 "ALTER TABLE domains ADD COLUMN %s TEXT NOT NULL DEFAULT %s", cols[c],
+                 defs[c]);
         sqlite3_exec(db, sql, NULL, NULL, NULL);
     }
     return db;
@@ -128,9 +131,10 @@ static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
     snprintf(d->url, sizeof d->url, "%s", sqlite3_column_text(s, 4));
     snprintf(d->model, sizeof d->model, "%s", sqlite3_column_text(s, 5));
     snprintf(d->api_key_env, sizeof d->api_key_env, "%s", sqlite3_column_text(s, 6));
+    d->enabled = strcmp((const char *)sqlite3_column_text(s, 7), "disabled") != 0;
 }
 
-#define DOMAIN_COLS "name, embed, dim, index_type, url, model, api_key_env"
+#define DOMAIN_COLS "name, embed, dim, index_type, url, model, api_key_env, state"
 
 int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
                        mb_err_t *err) {
@@ -241,6 +245,82 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
+}
+
+int mb_catalog_domain_set_enabled(const char *home, const char *name, int enabled,
+                                  mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db, "UPDATE domains SET state = ?2 WHERE name = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, enabled ? "enabled" : "disabled", -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot update domain: %s", sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) == 0)
+        rc = mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_domain_remove(const char *home, const char *name, mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db, "DELETE FROM domains WHERE name = ?1", -1, &s, NULL);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot remove domain: %s", sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) == 0)
+        rc = mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+/* ---- watching the catalog ---- */
+
+struct mb_catalog_watch_t {
+    char home[4096];
+    sqlite3 *db;
+    int64_t version;
+};
+
+mb_catalog_watch_t *mb_catalog_watch_new(const char *home) {
+    mb_catalog_watch_t *self = calloc(1, sizeof *self);
+    snprintf(self->home, sizeof self->home, "%s", home);
+    self->version = -1;
+    return self;
+}
+
+void mb_catalog_watch_destroy(mb_catalog_watch_t **self_p) {
+    if (!*self_p) return;
+    sqlite3_close((*self_p)->db);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int mb_catalog_watch_changed(mb_catalog_watch_t *self) {
+    if (!self->db) {
+        /* the catalog may not exist yet: try again on the next call */
+        self->db = s_open(self->home, 0, NULL);
+        if (!self->db) return self->version == -1 ? (self->version = -2, 1) : 0;
+        self->version = -1;
+    }
+    /* data_version moves when another connection commits to the file; it
+     * costs a page-cache check, not a read (about 1 µs). */
+    sqlite3_stmt *s = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(self->db, "PRAGMA data_version", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (v == self->version) return 0;
+    self->version = v;
+    return 1;
 }
 
 /* ---- models ---- */

@@ -23,6 +23,7 @@ typedef struct {
     char url[512];        /* http expert */
     char model[128];
     char api_key_env[64];
+    int enabled; /* 0: disabled (`moebus domain disable`), not routed to */
 } mb_domain_info_t;
 
 /* Resolved settings every command shares: flags, else environment, else
@@ -46,6 +47,21 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
 /* Changes a domain's expert (embed, dim, url, model, api_key_env of info). */
 int mb_catalog_domain_set_expert(const char *home, const mb_domain_info_t *info,
                                  mb_err_t *err);
+
+/* Takes a domain out of routing (enabled 0) or puts it back. */
+int mb_catalog_domain_set_enabled(const char *home, const char *name, int enabled,
+                                  mb_err_t *err);
+/* Deletes the domain's row; its directory is left to the caller. */
+int mb_catalog_domain_remove(const char *home, const char *name, mb_err_t *err);
+
+/* Tells a long-running reader when to reread the catalog: keeps one
+ * connection and compares SQLite's data_version, so checking is ~1 µs and a
+ * commit by any process is seen by the next check. */
+typedef struct mb_catalog_watch_t mb_catalog_watch_t;
+mb_catalog_watch_t *mb_catalog_watch_new(const char *home);
+void mb_catalog_watch_destroy(mb_catalog_watch_t **self_p);
+/* 1 on the first call and after every commit by another connection. */
+int mb_catalog_watch_changed(mb_catalog_watch_t *self);
 
 /* Learned models (the router's), as one blob per name. */
 int mb_catalog_model_put(const char *home, const char *name, const char *version,

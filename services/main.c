@@ -11,6 +11,7 @@ static const struct {
 } s_cmds[] = {
     {"serve", mb_serve_main, "run the whole service (broker + workers) on a home"},
     {"stop", mb_stop_main, "stop the service running on a home"},
+    {"status", mb_status_main, "every service's workers, uptime, restarts, latency"},
     {"domain", mb_domain_main,
      "add, list, refit knowledge domains or change their expert"},
     {"ingest", mb_ingest_main, "index documents into a domain"},
@@ -22,6 +23,7 @@ static const struct {
     {"stats", mb_stats_main, "cost accounting: retrieval skipped, domains searched"},
     {"eval", mb_eval_main, "measure retrieval quality on BEIR-layout data"},
     {"call", mb_call_main, "send one JSON request to any service and print the reply"},
+    {"admin", mb_admin_main, "run the admin worker (catalog writes, status)"},
     {"broker", mb_broker_main, "run the message broker (MDP/0.2)"},
     {"gate", mb_gate_main, "run the gate worker (query front door)"},
     {"router", mb_router_cmd_main,

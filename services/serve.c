@@ -1,13 +1,27 @@
-/* serve.c — `moebus serve`: runs the broker, the gate and every domain's
- * embed/index workers as child processes, and keeps them running.
+/* serve.c — `moebus serve`: the supervisor. Runs the broker, the gate, the
+ * router, the admin service, every domain's embed/index workers and a
+ * generate worker per generator as child processes, and keeps that set equal
+ * to what the catalog says.
  *
- * Children are started with fork+exec of this same binary (never fork-only:
- * FAISS/OpenMP state does not survive a fork). A child that dies is
- * restarted with exponential backoff (100 ms doubling to 10 s, reset once it
- * has stayed up 10 s). The catalog is polled every second so a domain added
- * with `moebus domain add` gets its workers without a restart. SIGINT/SIGTERM
- * stop workers first (they save their indexes), then the broker.
- */
+ * - Children are started with fork+exec of this same binary (never fork-only:
+ *   FAISS/OpenMP state does not survive a fork).
+ * - A child that dies is restarted with exponential backoff (100 ms doubling
+ *   to 10 s, reset once it has stayed up 10 s). After MAX_FAST_CRASHES deaths
+ *   in a row within FAST_CRASH_MS of starting it is given up on, loudly; a
+ *   catalog change (the usual fix) retries it.
+ * - The catalog is watched (SQLite data_version, every 200 ms): a domain or
+ *   generator that appears gets its workers, one that is removed has them
+ *   stopped after RETIRE_GRACE_MS, so requests already routed to it finish
+ *   (the gate stops routing to it at once, from the same catalog).
+ * - Lazy experts (--max-loaded-experts N): embed workers start on demand. The
+ *   broker queues a request for a service with no worker; the supervisor
+ *   polls the broker (mmi.services) every 50 ms, starts the embed worker of a
+ *   domain with queued requests, and stops the least recently used one when
+ *   more than N are loaded.
+ * - Every lifecycle event is one log line; HOME/serve.status.json holds the
+ *   children's state for `moebus status` (rewritten each second).
+ * SIGINT/SIGTERM stop workers first (they save their indexes), then the
+ * broker. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,48 +32,69 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "home.h"
+#include "mb_client.h"
 #include "mb_log.h"
 #include "mb_mdp.h"
 #include "services.h"
 #include "svc.h"
 
 static const char *s_usage =
-    "usage: moebus serve [--home DIR] [--endpoint E]\n"
+    "usage: moebus serve [--home DIR] [--endpoint E] [--max-loaded-experts N]\n"
     "\n"
-    "Starts the broker, the gate, the router, the embed/index workers of every\n"
-    "domain and a generate worker per generator in HOME's catalog; restarts\n"
-    "crashed workers; starts workers for domains and generators added while it\n"
-    "runs. Stops everything cleanly on SIGINT/SIGTERM (or `moebus stop`).\n"
+    "Starts the broker, the gate, the router, the admin service, the embed/index\n"
+    "workers of every domain and a generate worker per generator in HOME's\n"
+    "catalog; restarts crashed workers (with backoff; gives up after 5 crashes\n"
+    "in a row within 5 s of starting); starts and stops workers as domains and\n"
+    "generators are added and removed while it runs. Stops everything cleanly\n"
+    "on SIGINT/SIGTERM (or `moebus stop`). Refuses a home another serve runs.\n"
     "\n"
     "  --home DIR      moebus home (default $MOEBUS_HOME or ./moebus-data)\n"
     "  --endpoint E    endpoint the broker binds (default $MOEBUS_ENDPOINT or\n"
-    "                  tcp://127.0.0.1:5555); workers connect to it\n";
+    "                  tcp://127.0.0.1:5555); workers connect to it\n"
+    "  --max-loaded-experts N\n"
+    "                  keep at most N domains' embed workers running: a domain's\n"
+    "                  expert is started when a request for it arrives and the\n"
+    "                  least recently used one is stopped (default 0: all loaded)\n";
 
 #define MAX_CHILDREN 512
 #define MAX_ARGS 12
+#define MAX_FAST_CRASHES 5
+#define FAST_CRASH_MS 5000
+#define RETIRE_GRACE_MS 1500
+
+typedef enum { K_BROKER, K_CORE, K_INDEX, K_EMBED, K_GENERATE } kind_t;
 
 typedef struct {
     char name[96];
+    char owner[MB_DOMAIN_NAME_MAX + 1]; /* domain or generator; "" for core */
+    kind_t kind;
     char *argv[MAX_ARGS];
     pid_t pid;
-    int restarts;
+    int restarts, fast_crashes, gave_up;
     int64_t started_ms;
     int64_t restart_at_ms; /* 0: not waiting */
     int64_t backoff_ms;
-    int is_broker;
+    int64_t retire_at_ms; /* >0: owner gone; stop at this time, then forget */
+    int stopping;         /* SIGTERM sent on purpose: do not restart */
+    int64_t requested_ms; /* lazy: when the demand that started it was seen */
+    int cold_starts;
+    char last_exit[96];
 } child_t;
 
 static child_t s_children[MAX_CHILDREN];
 static int s_nchildren;
 static char s_exe[4096];
+static char s_home[4096], s_connect[512];
+static int s_max_loaded;
 
 static void s_spawn(child_t *c) {
     pid_t pid = fork();
     if (pid == 0) {
-        /* New process group member of ours; default signal dispositions. */
+        /* default signal dispositions in the child */
         signal(SIGINT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGPIPE, SIG_DFL);
@@ -78,10 +113,20 @@ static void s_spawn(child_t *c) {
     c->pid = pid;
     c->started_ms = mb_clock_ms();
     c->restart_at_ms = 0;
+    c->stopping = 0;
     mb_info("started %s (pid %d)", c->name, (int)pid);
 }
 
-static child_t *s_add_child(const char *name, int is_broker, ...) {
+static child_t *s_find(const char *name) {
+    for (int i = 0; i < s_nchildren; i++)
+        if (strcmp(s_children[i].name, name) == 0) return &s_children[i];
+    return NULL;
+}
+
+/* Adds a child (argv NULL-terminated after kind/owner) and starts it unless
+ * start is 0. */
+static child_t *s_add_child(const char *name, kind_t kind, const char *owner, int start,
+                            ...) {
     if (s_nchildren == MAX_CHILDREN) {
         mb_error("too many children; not starting %s", name);
         return NULL;
@@ -89,59 +134,126 @@ static child_t *s_add_child(const char *name, int is_broker, ...) {
     child_t *c = &s_children[s_nchildren++];
     memset(c, 0, sizeof *c);
     snprintf(c->name, sizeof c->name, "%s", name);
-    c->is_broker = is_broker;
+    snprintf(c->owner, sizeof c->owner, "%s", owner ? owner : "");
+    c->kind = kind;
     c->backoff_ms = 100;
     va_list ap;
-    va_start(ap, is_broker);
+    va_start(ap, start);
     c->argv[0] = strdup("moebus");
     int i = 1;
     const char *a;
     while (i < MAX_ARGS - 1 && (a = va_arg(ap, const char *)))
         c->argv[i++] = strdup(a);
     va_end(ap);
-    s_spawn(c);
+    if (start) s_spawn(c);
     return c;
 }
 
-static int s_has_child(const char *name) {
-    for (int i = 0; i < s_nchildren; i++)
-        if (strcmp(s_children[i].name, name) == 0) return 1;
-    return 0;
+static void s_forget(child_t *c) {
+    for (int a = 0; c->argv[a]; a++)
+        free(c->argv[a]);
+    int i = (int)(c - s_children);
+    memmove(&s_children[i], &s_children[i + 1],
+            (size_t)(s_nchildren - i - 1) * sizeof *c);
+    s_nchildren--;
 }
 
-static void s_sync_domains(const char *home, const char *connect) {
+/* A domain removed with --purge leaves HOME/domains/D/.purge: its directory
+ * goes once its workers are gone. */
+static void s_maybe_purge(const char *domain) {
+    char dir[4300], marker[4400];
+    mb_home_domain_dir(s_home, domain, dir, sizeof dir);
+    snprintf(marker, sizeof marker, "%s/.purge", dir);
+    if (access(marker, F_OK) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("rm", "rm", "-rf", "--", dir, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid > 0) waitpid(pid, &st, 0);
+    if (pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        mb_info("purged domain %s (%s)", domain, dir);
+    else
+        mb_warn("could not purge %s", dir);
+}
+
+static int s_embed_loaded(void) {
+    int n = 0;
+    for (int i = 0; i < s_nchildren; i++)
+        n += s_children[i].kind == K_EMBED && s_children[i].pid > 0 &&
+             !s_children[i].stopping;
+    return n;
+}
+
+/* Makes the children match the catalog. */
+static void s_sync(void) {
     mb_domain_info_t *d = NULL;
     size_t n = 0;
     mb_err_t err;
-    if (mb_catalog_domains(home, &d, &n, &err) != 0) {
+    if (mb_catalog_domains(s_home, &d, &n, &err) != 0) {
         mb_warn("cannot read catalog: %s", err.msg);
         return;
+    }
+    mb_generator_info_t *g = NULL;
+    size_t ng = 0;
+    if (mb_catalog_generators(s_home, &g, &ng, &err) != 0) ng = 0;
+    int64_t now = mb_clock_ms();
+    /* owners that are gone: retire their workers after a grace period */
+    for (int i = 0; i < s_nchildren; i++) {
+        child_t *c = &s_children[i];
+        if (c->kind == K_BROKER || c->kind == K_CORE) continue;
+        int present = 0;
+        if (c->kind == K_GENERATE) {
+            for (size_t k = 0; k < ng; k++)
+                present |= strcmp(g[k].name, c->owner) == 0;
+        } else {
+            for (size_t k = 0; k < n; k++)
+                present |= strcmp(d[k].name, c->owner) == 0;
+        }
+        if (!present && !c->retire_at_ms) {
+            c->retire_at_ms = now + RETIRE_GRACE_MS;
+            mb_info("%s: %s removed from the catalog; stopping %s in %d ms", c->name,
+                    c->owner, c->name, RETIRE_GRACE_MS);
+        } else if (present && c->retire_at_ms) {
+            c->retire_at_ms = 0;
+            mb_info("%s: %s is back in the catalog; keeping it", c->name, c->owner);
+        }
+        if (present && c->gave_up) {
+            /* the catalog changed: perhaps the fix; try again */
+            c->gave_up = 0;
+            c->fast_crashes = 0;
+            c->backoff_ms = 100;
+            if (c->pid == 0 && !(c->kind == K_EMBED && s_max_loaded > 0)) {
+                mb_info("%s: catalog changed; trying again", c->name);
+                s_spawn(c);
+            }
+        }
     }
     for (size_t i = 0; i < n; i++) {
         char name[96];
         snprintf(name, sizeof name, "index.%s", d[i].name);
-        if (!s_has_child(name))
-            s_add_child(name, 0, "index", "--domain", d[i].name, "--home", home,
-                        "--endpoint", connect, (char *)NULL);
+        if (!s_find(name))
+            s_add_child(name, K_INDEX, d[i].name, 1, "index", "--domain", d[i].name,
+                        "--home", s_home, "--endpoint", s_connect, (char *)NULL);
         snprintf(name, sizeof name, "embed.%s", d[i].name);
-        if (!s_has_child(name))
-            s_add_child(name, 0, "embed", "--domain", d[i].name, "--home", home,
-                        "--endpoint", connect, (char *)NULL);
+        if (!s_find(name))
+            s_add_child(name, K_EMBED, d[i].name, s_max_loaded == 0, "embed", "--domain",
+                        d[i].name, "--home", s_home, "--endpoint", s_connect,
+                        (char *)NULL);
     }
-    free(d);
-    mb_generator_info_t *g = NULL;
-    if (mb_catalog_generators(home, &g, &n, &err) != 0) return;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < ng; i++) {
         char name[96];
         snprintf(name, sizeof name, "generate.%s", g[i].name);
-        if (!s_has_child(name))
-            s_add_child(name, 0, "generate", "--name", g[i].name, "--home", home,
-                        "--endpoint", connect, (char *)NULL);
+        if (!s_find(name))
+            s_add_child(name, K_GENERATE, g[i].name, 1, "generate", "--name", g[i].name,
+                        "--home", s_home, "--endpoint", s_connect, (char *)NULL);
     }
+    free(d);
     free(g);
 }
 
-static void s_reap(int stopping) {
+static void s_reap(int stopping_all) {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -149,45 +261,156 @@ static void s_reap(int stopping) {
             child_t *c = &s_children[i];
             if (c->pid != pid) continue;
             c->pid = 0;
-            if (stopping) break;
             int64_t up = mb_clock_ms() - c->started_ms;
-            if (up > 10000) c->backoff_ms = 100;
             if (WIFSIGNALED(status))
-                mb_warn("%s (pid %d) killed by signal %d after %lld ms; restarting in "
-                        "%lld ms",
-                        c->name, (int)pid, WTERMSIG(status), (long long)up,
-                        (long long)c->backoff_ms);
+                snprintf(c->last_exit, sizeof c->last_exit, "signal %d after %lld ms",
+                         WTERMSIG(status), (long long)up);
             else
-                mb_warn("%s (pid %d) exited with status %d after %lld ms; restarting in "
-                        "%lld ms",
-                        c->name, (int)pid, WEXITSTATUS(status), (long long)up,
-                        (long long)c->backoff_ms);
+                snprintf(c->last_exit, sizeof c->last_exit, "status %d after %lld ms",
+                         WEXITSTATUS(status), (long long)up);
+            if (stopping_all) break;
+            if (c->stopping || c->retire_at_ms) {
+                mb_info("%s (pid %d) stopped (%s)", c->name, (int)pid, c->last_exit);
+                c->stopping = 0;
+                if (c->retire_at_ms) {
+                    char owner[MB_DOMAIN_NAME_MAX + 1];
+                    snprintf(owner, sizeof owner, "%s", c->owner);
+                    kind_t k = c->kind;
+                    s_forget(c);
+                    /* both of a domain's workers gone: its data may go */
+                    char other[96];
+                    snprintf(other, sizeof other, "%s.%s",
+                             k == K_INDEX ? "embed" : "index", owner);
+                    child_t *o = s_find(other);
+                    if (k != K_GENERATE && (!o || (o->retire_at_ms && o->pid == 0)))
+                        s_maybe_purge(owner);
+                }
+                break;
+            }
+            if (up > 10000) c->backoff_ms = 100;
+            c->fast_crashes = up < FAST_CRASH_MS ? c->fast_crashes + 1 : 0;
+            c->restarts++;
+            if (c->fast_crashes >= MAX_FAST_CRASHES) {
+                c->gave_up = 1;
+                c->restart_at_ms = 0;
+                mb_error("%s (pid %d) died (%s), its %d%s crash in a row within %d ms "
+                         "of starting: GIVING UP on it. See its log lines above; a "
+                         "catalog change or restarting serve tries again.",
+                         c->name, (int)pid, c->last_exit, c->fast_crashes, "th",
+                         FAST_CRASH_MS);
+                break;
+            }
+            mb_warn("%s (pid %d) died (%s); restarting in %lld ms", c->name, (int)pid,
+                    c->last_exit, (long long)c->backoff_ms);
             c->restart_at_ms = mb_clock_ms() + c->backoff_ms;
             c->backoff_ms = c->backoff_ms * 2 > 10000 ? 10000 : c->backoff_ms * 2;
-            c->restarts++;
             break;
         }
     }
+}
+
+/* Lazy experts: start embed workers with queued requests, stop the least
+ * recently used beyond the limit. */
+static void s_lazy(mb_client_t *client) {
+    mb_body_t *req = mb_body_new(json_object()), *reply = NULL;
+    mb_err_t err;
+    if (mb_client_call(client, "mmi.services", &req, &reply, 1000, &err) != 0) {
+        mb_body_destroy(&reply);
+        return;
+    }
+    json_t *svcs = json_object_get(mb_body_json(reply), "services");
+    size_t i;
+    json_t *v;
+    int64_t now = mb_clock_ms();
+    json_array_foreach(svcs, i, v) {
+        const char *name = mb_json_str(v, "name", "");
+        if (strncmp(name, "embed.", 6) != 0) continue;
+        child_t *c = s_find(name);
+        if (!c || c->pid > 0 || c->gave_up || c->retire_at_ms || c->restart_at_ms)
+            continue;
+        if (mb_json_int(v, "queued", 0) == 0 || mb_json_int(v, "workers", 0) > 0)
+            continue;
+        /* make room: stop the embed worker idle the longest */
+        while (s_embed_loaded() >= s_max_loaded) {
+            child_t *lru = NULL;
+            int64_t lru_idle = -1;
+            size_t k;
+            json_t *w;
+            json_array_foreach(svcs, k, w) {
+                child_t *e = s_find(mb_json_str(w, "name", ""));
+                if (!e || e->kind != K_EMBED || e->pid <= 0 || e->stopping) continue;
+                if (mb_json_int(w, "queued", 0) > 0 ||
+                    mb_json_int(w, "idle", 0) < mb_json_int(w, "workers", 0))
+                    continue; /* busy */
+                int64_t idle = mb_json_int(w, "idle_ms", -1);
+                if (idle < 0) idle = now - e->started_ms;
+                if (idle > lru_idle) lru = e, lru_idle = idle;
+            }
+            if (!lru) break;
+            mb_info("%s: unloading (least recently used, idle %lld ms) to make room "
+                    "for %s (--max-loaded-experts %d)",
+                    lru->name, (long long)lru_idle, name, s_max_loaded);
+            lru->stopping = 1;
+            kill(lru->pid, SIGTERM);
+            break; /* counted as unloaded from now on */
+        }
+        if (s_embed_loaded() >= s_max_loaded) continue; /* all busy: next poll */
+        c->cold_starts++;
+        c->requested_ms = now;
+        mb_info("%s: cold start on demand (%lld request(s) waiting)", name,
+                (long long)mb_json_int(v, "queued", 0));
+        s_spawn(c);
+    }
+    mb_body_destroy(&reply);
+}
+
+static void s_write_status(const char *path, int64_t serve_started_wall) {
+    json_t *arr = json_array();
+    int64_t now = mb_clock_ms();
+    for (int i = 0; i < s_nchildren; i++) {
+        child_t *c = &s_children[i];
+        const char *state = c->pid > 0         ? (c->stopping ? "stopping" : "running")
+                            : c->gave_up       ? "gave-up"
+                            : c->retire_at_ms  ? "retiring"
+                            : c->restart_at_ms ? "restarting"
+                                               : "unloaded";
+        json_t *o = json_pack("{s:s, s:s, s:i, s:I, s:i}", "name", c->name, "state",
+                              state, "pid", (int)c->pid, "uptime_ms",
+                              (json_int_t)(c->pid > 0 ? now - c->started_ms : 0),
+                              "restarts", c->restarts);
+        if (c->kind == K_EMBED && s_max_loaded > 0)
+            json_object_set_new(o, "cold_starts", json_integer(c->cold_starts));
+        if (*c->last_exit) json_object_set_new(o, "last_exit", json_string(c->last_exit));
+        json_array_append_new(arr, o);
+    }
+    json_t *st =
+        json_pack("{s:i, s:I, s:s, s:s, s:i, s:o}", "pid", (int)getpid(), "started",
+                  (json_int_t)serve_started_wall, "home", s_home, "endpoint", s_connect,
+                  "max_loaded_experts", s_max_loaded, "children", arr);
+    char tmp[4400];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (json_dump_file(st, tmp, JSON_COMPACT) == 0) rename(tmp, path);
+    json_decref(st);
 }
 
 /* Signals the chosen children and waits up to timeout_ms for them to exit,
  * then kills what is left. */
 static void s_stop_children(int brokers, int timeout_ms) {
     for (int i = 0; i < s_nchildren; i++)
-        if (s_children[i].pid > 0 && s_children[i].is_broker == brokers)
+        if (s_children[i].pid > 0 && (s_children[i].kind == K_BROKER) == brokers)
             kill(s_children[i].pid, SIGTERM);
     int64_t until = mb_clock_ms() + timeout_ms;
     for (;;) {
         s_reap(1);
         int left = 0;
         for (int i = 0; i < s_nchildren; i++)
-            left += s_children[i].pid > 0 && s_children[i].is_broker == brokers;
+            left += s_children[i].pid > 0 && (s_children[i].kind == K_BROKER) == brokers;
         if (!left) return;
         if (mb_clock_ms() > until) break;
         usleep(20000);
     }
     for (int i = 0; i < s_nchildren; i++)
-        if (s_children[i].pid > 0 && s_children[i].is_broker == brokers) {
+        if (s_children[i].pid > 0 && (s_children[i].kind == K_BROKER) == brokers) {
             mb_warn("%s did not stop in %d ms; killing it", s_children[i].name,
                     timeout_ms);
             kill(s_children[i].pid, SIGKILL);
@@ -196,11 +419,51 @@ static void s_stop_children(int brokers, int timeout_ms) {
         }
 }
 
+/* 1 when HOME/serve.pid names a live `moebus serve` other than us. */
+static int s_home_busy(const char *pidpath, int *other) {
+    FILE *f = fopen(pidpath, "r");
+    int pid = 0;
+    if (!f) return 0;
+    int ok = fscanf(f, "%d", &pid) == 1 && pid > 0 && pid != (int)getpid();
+    fclose(f);
+    if (!ok || kill(pid, 0) != 0) return 0;
+    char path[64], cmd[4096] = {0};
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    FILE *c = fopen(path, "r");
+    size_t n = c ? fread(cmd, 1, sizeof cmd - 1, c) : 0;
+    if (c) fclose(c);
+    /* argv is NUL-separated: look for the word "serve" */
+    int serve = 0;
+    for (size_t i = 0; i < n; i += strlen(cmd + i) + 1)
+        serve |= strcmp(cmd + i, "serve") == 0;
+    *other = pid;
+    return serve;
+}
+
 int mb_serve_main(int argc, char **argv) {
-    mb_svc_opts_t o;
-    int done, prc = mb_svc_parse(argc, argv, s_usage, 0, &o, &done);
-    if (done) return prc;
-    const char *home = o.home, *endpoint = o.endpoint;
+    if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
+    const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
+    static struct option opts[] = {{"home", required_argument, 0, 'H'},
+                                   {"endpoint", required_argument, 0, 'e'},
+                                   {"max-loaded-experts", required_argument, 0, 'L'},
+                                   {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "H:e:L:", opts, NULL)) != -1) {
+        if (c == 'H')
+            home = optarg;
+        else if (c == 'e')
+            endpoint = optarg;
+        else if (c == 'L' && atoi(optarg) >= 0)
+            s_max_loaded = atoi(optarg);
+        else {
+            fputs(s_usage, stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fputs(s_usage, stderr);
+        return 2;
+    }
     mb_log_init("serve");
     mb_svc_signals();
     ssize_t n = readlink("/proc/self/exe", s_exe, sizeof s_exe - 1);
@@ -210,50 +473,94 @@ int mb_serve_main(int argc, char **argv) {
     }
     s_exe[n] = 0;
     mkdir(home, 0755);
-    char abshome[4096];
-    if (!realpath(home, abshome)) {
+    if (!realpath(home, s_home)) {
         mb_error("cannot use home %s: %s", home, strerror(errno));
         return 1;
     }
-    char pidpath[4200];
-    snprintf(pidpath, sizeof pidpath, "%s/serve.pid", abshome);
+    char pidpath[4200], statuspath[4200];
+    snprintf(pidpath, sizeof pidpath, "%s/serve.pid", s_home);
+    snprintf(statuspath, sizeof statuspath, "%s/serve.status.json", s_home);
+    int other = 0;
+    if (s_home_busy(pidpath, &other)) {
+        mb_error("home %s is already served by pid %d (`moebus stop --home %s` first)",
+                 s_home, other, s_home);
+        return 1;
+    }
     FILE *pf = fopen(pidpath, "w");
     if (pf) {
         fprintf(pf, "%d\n", (int)getpid());
         fclose(pf);
     }
-    char connect[512];
-    mb_endpoint_connectable(endpoint, connect, sizeof connect);
-    mb_info("home %s, broker at %s", abshome, endpoint);
+    mb_endpoint_connectable(endpoint, s_connect, sizeof s_connect);
+    mb_info("home %s, broker at %s%s", s_home, endpoint,
+            s_max_loaded ? ", lazy experts" : "");
+    if (s_max_loaded) mb_info("at most %d embed workers loaded at once", s_max_loaded);
 
-    s_add_child("broker", 1, "broker", "--endpoint", endpoint, (char *)NULL);
-    s_add_child("gate", 0, "gate", "--home", abshome, "--endpoint", connect,
+    s_add_child("broker", K_BROKER, NULL, 1, "broker", "--endpoint", endpoint,
                 (char *)NULL);
-    s_add_child("router", 0, "router", "--home", abshome, "--endpoint", connect,
-                (char *)NULL);
-    s_sync_domains(abshome, connect);
-    int64_t sync_at = mb_clock_ms() + 1000;
+    s_add_child("admin", K_CORE, NULL, 1, "admin", "--home", s_home, "--endpoint",
+                s_connect, (char *)NULL);
+    s_add_child("gate", K_CORE, NULL, 1, "gate", "--home", s_home, "--endpoint",
+                s_connect, (char *)NULL);
+    s_add_child("router", K_CORE, NULL, 1, "router", "--home", s_home, "--endpoint",
+                s_connect, (char *)NULL);
+    mb_catalog_watch_t *watch = mb_catalog_watch_new(s_home);
+    mb_err_t err;
+    mb_client_t *client = s_max_loaded ? mb_client_new(s_connect, &err) : NULL;
+    int64_t started_wall = (int64_t)time(NULL);
+    int64_t watch_at = 0, sync_at = 0, status_at = 0, lazy_at = 0;
     while (!mb_svc_stop) {
-        usleep(50000);
+        usleep(20000);
         s_reap(0);
         int64_t now = mb_clock_ms();
         for (int i = 0; i < s_nchildren && !mb_svc_stop; i++) {
             child_t *ch = &s_children[i];
-            if (ch->pid == 0 && ch->restart_at_ms && now >= ch->restart_at_ms)
+            if (ch->pid == 0 && ch->restart_at_ms && now >= ch->restart_at_ms &&
+                !ch->retire_at_ms)
                 s_spawn(ch);
+            if (ch->retire_at_ms && now >= ch->retire_at_ms && ch->pid > 0 &&
+                !ch->stopping) {
+                ch->stopping = 1;
+                kill(ch->pid, SIGTERM);
+            } else if (ch->retire_at_ms && now >= ch->retire_at_ms && ch->pid == 0) {
+                char owner[MB_DOMAIN_NAME_MAX + 1];
+                snprintf(owner, sizeof owner, "%s", ch->owner);
+                kind_t k = ch->kind;
+                mb_info("%s: retired", ch->name);
+                s_forget(ch);
+                i--;
+                char o[96];
+                snprintf(o, sizeof o, "%s.%s", k == K_INDEX ? "embed" : "index", owner);
+                if (k != K_GENERATE && !s_find(o)) s_maybe_purge(owner);
+            }
         }
-        if (now >= sync_at) {
-            s_sync_domains(abshome, connect);
-            sync_at = now + 1000;
+        /* the catalog: on every commit (checked 5 times a second), and every
+         * 5 s regardless */
+        if (now >= watch_at) {
+            watch_at = now + 200;
+            if (mb_catalog_watch_changed(watch) || now >= sync_at) {
+                s_sync();
+                sync_at = now + 5000;
+            }
+        }
+        if (client && now >= lazy_at) {
+            lazy_at = now + 50;
+            s_lazy(client);
+        }
+        if (now >= status_at) {
+            status_at = now + 1000;
+            s_write_status(statuspath, started_wall);
         }
     }
     mb_info("stopping: workers first, then the broker");
     s_stop_children(0, 15000);
     s_stop_children(1, 5000);
     unlink(pidpath);
-    for (int i = 0; i < s_nchildren; i++)
-        for (int a = 0; s_children[i].argv[a]; a++)
-            free(s_children[i].argv[a]);
+    unlink(statuspath);
+    mb_client_destroy(&client);
+    mb_catalog_watch_destroy(&watch);
+    while (s_nchildren > 0)
+        s_forget(&s_children[s_nchildren - 1]);
     mb_info("stopped");
     return 0;
 }

@@ -23,5 +23,7 @@ int mb_ask_main(int argc, char **argv);
 int mb_generator_main(int argc, char **argv);
 int mb_config_main(int argc, char **argv);
 int mb_stats_main(int argc, char **argv);
+int mb_admin_main(int argc, char **argv);
+int mb_status_main(int argc, char **argv);
 
 #endif
