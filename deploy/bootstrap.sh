@@ -22,9 +22,9 @@ want_dev=1
 runtime_pkgs=(build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libsqlite3-dev libcurl4-openssl-dev
   libfaiss-dev libopenblas-dev liblapacke-dev libjansson-dev
-  libutf8proc-dev libstemmer-dev zlib1g-dev dpkg-dev procps
+  libutf8proc-dev libstemmer-dev zlib1g-dev libxml2-dev dpkg-dev procps
   dict-foldoc dict-jargon dict-gcide)
-dev_pkgs=(libcmocka-dev python3 python3-zmq clang libclang-rt-14-dev valgrind)
+dev_pkgs=(libcmocka-dev python3 python3-zmq clang libclang-rt-14-dev valgrind poppler-utils)
 
 sudo_cmd=()
 [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)

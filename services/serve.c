@@ -263,10 +263,10 @@ static void s_reap(int stopping_all) {
             c->pid = 0;
             int64_t up = mb_clock_ms() - c->started_ms;
             if (WIFSIGNALED(status))
-                snprintf(c->last_exit, sizeof c->last_exit, "signal %d after %lld ms",
+                snprintf(c->last_exit, sizeof c->last_exit, "killed by signal %d after %lld ms",
                          WTERMSIG(status), (long long)up);
             else
-                snprintf(c->last_exit, sizeof c->last_exit, "status %d after %lld ms",
+                snprintf(c->last_exit, sizeof c->last_exit, "exited with status %d after %lld ms",
                          WEXITSTATUS(status), (long long)up);
             if (stopping_all) break;
             if (c->stopping || c->retire_at_ms) {
@@ -293,14 +293,14 @@ static void s_reap(int stopping_all) {
             if (c->fast_crashes >= MAX_FAST_CRASHES) {
                 c->gave_up = 1;
                 c->restart_at_ms = 0;
-                mb_error("%s (pid %d) died (%s), its %d%s crash in a row within %d ms "
+                mb_error("%s (pid %d) %s, its %d%s crash in a row within %d ms "
                          "of starting: GIVING UP on it. See its log lines above; a "
                          "catalog change or restarting serve tries again.",
                          c->name, (int)pid, c->last_exit, c->fast_crashes, "th",
                          FAST_CRASH_MS);
                 break;
             }
-            mb_warn("%s (pid %d) died (%s); restarting in %lld ms", c->name, (int)pid,
+            mb_warn("%s (pid %d) %s; restarting in %lld ms", c->name, (int)pid,
                     c->last_exit, (long long)c->backoff_ms);
             c->restart_at_ms = mb_clock_ms() + c->backoff_ms;
             c->backoff_ms = c->backoff_ms * 2 > 10000 ? 10000 : c->backoff_ms * 2;
