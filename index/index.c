@@ -320,6 +320,13 @@ int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash) {
     return found != 1 || !hash || strcmp(have, hash) != 0;
 }
 
+int mb_index_docs_list(mb_index_t *self, const char *source_prefix, int64_t after,
+                       size_t limit, json_t *out, mb_err_t *err) {
+    mb_store_t *r = s_reader(self, err);
+    if (!r) return err ? err->code : MB_EIO;
+    return mb_store_docs_list(r, source_prefix, after, limit, out, err);
+}
+
 static int s_validate(const mb_index_t *self, const mb_doc_t *docs, size_t n,
                       mb_err_t *err) {
     for (size_t i = 0; i < n; i++) {

@@ -58,6 +58,9 @@ int mb_index_add(mb_index_t *self, const mb_doc_t *docs, size_t n, const char *e
                  mb_add_result_t *res, mb_err_t *err);
 /* 1 when the document is absent or its hash differs (it must be (re)sent). */
 int mb_index_needs(mb_index_t *self, const char *doc_id, const char *hash);
+/* mb_store_docs_list on a reader connection (concurrent with writes). */
+int mb_index_docs_list(mb_index_t *self, const char *source_prefix, int64_t after,
+                       size_t limit, json_t *out, mb_err_t *err);
 
 /* Top-k chunks by inner product: a new JSON array of
  * {doc_id, chunk, text, source, score}. */

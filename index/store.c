@@ -691,3 +691,33 @@ int mb_store_each_text(mb_store_t *self, mb_store_text_fn *fn, void *arg, mb_err
     sqlite3_finalize(s);
     return rc;
 }
+
+int mb_store_docs_list(mb_store_t *self, const char *source_prefix, int64_t after,
+                       size_t limit, json_t *out, mb_err_t *err) {
+    sqlite3_stmt *s = NULL;
+    /* substr() rather than LIKE: paths may hold % and _ */
+    if (sqlite3_prepare_v2(self->db,
+                           "SELECT id, doc_id, source FROM documents WHERE id > ?1 AND "
+                           "substr(coalesce(source, ''), 1, length(?2)) = ?2 ORDER BY id "
+                           "LIMIT ?3",
+                           -1, &s, NULL) != SQLITE_OK)
+        return mb_err_set(err, MB_EIO, "cannot list documents: %s",
+                          sqlite3_errmsg(self->db));
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_text(s, 2, source_prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)limit);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *src = (const char *)sqlite3_column_text(s, 2);
+        json_array_append_new(out, json_pack("{s:s, s:s, s:I}", "id",
+                                             (const char *)sqlite3_column_text(s, 1),
+                                             "source", src ? src : "", "row",
+                                             (json_int_t)sqlite3_column_int64(s, 0)));
+        n++;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return mb_err_set(err, MB_EIO, "cannot list documents: %s",
+                          sqlite3_errmsg(self->db));
+    return n;
+}

@@ -52,6 +52,12 @@ int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char
                           const float *vec, const char *expert, int64_t *id,
                           mb_err_t *err);
 
+/* Documents whose source starts with source_prefix ("" for all), in row
+ * order after row `after`, at most limit: [{"id", "source", "row"}] appended
+ * to out. Returns how many, or a negative code. */
+int mb_store_docs_list(mb_store_t *self, const char *source_prefix, int64_t after,
+                       size_t limit, json_t *out, mb_err_t *err);
+
 /* {doc_id, chunk, text, source} of a chunk; NULL if absent. New reference. */
 json_t *mb_store_chunk_json(mb_store_t *self, int64_t id);
 

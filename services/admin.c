@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +128,58 @@ json_t *mb_admin_apply(const char *home, json_t *req, int serving, mb_err_t *err
         free(d);
         return json_pack("{s:o}", "domains", arr);
     }
+    if (strcmp(op, "job.start") == 0) {
+        const char *dom = mb_json_str(req, "domain", NULL);
+        json_t *spec = json_object_get(req, "spec");
+        if (!dom || !json_is_object(spec)) {
+            mb_err_set(err, MB_EBADREQ,
+                       "job.start needs \"domain\" and a \"spec\" object");
+            return NULL;
+        }
+        char *txt = json_dumps(spec, JSON_COMPACT);
+        int64_t id = 0;
+        int rc = mb_catalog_job_create(home, dom, txt, &id, err);
+        free(txt);
+        return rc ? NULL : json_pack("{s:I}", "job", (json_int_t)id);
+    }
+    /* (jobs are named by "job": the bus client owns a request's "id") */
+    if (strcmp(op, "job.update") == 0) {
+        json_int_t id = mb_json_int(req, "job", 0);
+        json_t *prog = json_object_get(req, "progress");
+        const char *state = mb_json_str(req, "state", NULL);
+        if (id <= 0 || (prog && !json_is_object(prog))) {
+            mb_err_set(err, MB_EBADREQ,
+                       "job.update needs \"job\" (and progress an object)");
+            return NULL;
+        }
+        char *txt = prog ? json_dumps(prog, JSON_COMPACT) : NULL;
+        int rc = mb_catalog_job_update(home, id, state, txt, err);
+        free(txt);
+        return rc ? NULL : json_pack("{s:I}", "job", id);
+    }
+    if (strcmp(op, "job.list") == 0 || strcmp(op, "job.get") == 0) {
+        json_t *jobs = NULL;
+        json_int_t id = strcmp(op, "job.get") == 0 ? mb_json_int(req, "job", -1) : 0;
+        if (id < 0) {
+            mb_err_set(err, MB_EBADREQ, "job.get needs \"job\"");
+            return NULL;
+        }
+        if (mb_catalog_jobs(home, id, &jobs, err) != 0) {
+            json_decref(jobs);
+            return NULL;
+        }
+        if (id) {
+            json_t *one = json_incref(json_array_get(jobs, 0));
+            json_decref(jobs);
+            return json_pack("{s:o}", "job", one);
+        }
+        return json_pack("{s:o}", "jobs", jobs);
+    }
     if (strncmp(op, "domain.", 7) != 0) {
         mb_err_set(err, MB_EBADREQ,
                    "unknown op '%s' (domain.add, domain.set_expert, domain.remove, "
-                   "domain.enable, domain.disable, domain.list, status)",
+                   "domain.enable, domain.disable, domain.list, job.start, job.update, "
+                   "job.get, job.list, status)",
                    op);
         return NULL;
     }
@@ -241,6 +290,9 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *w) {
     if (!r) return mb_body_error(err.code, "%s", err.msg);
     if (strncmp(op, "domain.", 7) == 0 && strcmp(op, "domain.list") != 0)
         mb_info("%s %s", op, mb_json_str(j, "name", ""));
+    else if (strcmp(op, "job.start") == 0)
+        mb_info("ingest job %lld started on %s", (long long)mb_json_int(r, "job", 0),
+                mb_json_str(j, "domain", "?"));
     return mb_body_ok(r);
 }
 
@@ -259,6 +311,35 @@ int mb_admin_main(int argc, char **argv) {
     int rc = mb_svc_run(o.endpoint, "admin", s_handle, NULL, &a);
     mb_client_destroy(&a.client);
     return rc;
+}
+
+json_t *mb_admin_request(const char *home, const char *endpoint, int endpoint_given,
+                         json_t *req, mb_err_t *err) {
+    char pidpath[4200];
+    snprintf(pidpath, sizeof pidpath, "%s/serve.pid", home);
+    FILE *f = fopen(pidpath, "r");
+    int pid = 0, served = 0;
+    if (f) {
+        served = fscanf(f, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0;
+        fclose(f);
+    }
+    if (!endpoint_given && !served) {
+        json_t *r = mb_admin_apply(home, req, 0, err);
+        json_decref(req);
+        return r;
+    }
+    mb_client_t *client = mb_client_new(endpoint, err);
+    if (!client) {
+        json_decref(req);
+        return NULL;
+    }
+    /* http experts are probed by admin: allow for a slow model server */
+    mb_body_t *body = mb_body_new(req), *reply = NULL;
+    int rc = mb_client_call(client, "admin", &body, &reply, 30000, err);
+    json_t *r = rc == 0 ? json_incref(mb_body_json(reply)) : NULL;
+    mb_body_destroy(&reply);
+    mb_client_destroy(&client);
+    return r;
 }
 
 /* ---- moebus status ---- */

@@ -6,6 +6,8 @@
  *   domain.set_expert {name, embed, dim?, url?, model?, api_key_env?}
  *   domain.remove {name, purge?}      domain.enable / domain.disable {name}
  *   domain.list                        status (supervisor + broker figures)
+ *   job.start {domain, spec}  job.update {job, state?, progress?}
+ *   job.get {job}  job.list             (ingest jobs, for --resume)
  * The same checks and writes run in-process when no service runs on a local
  * home (mb_admin_apply), so `moebus domain add` works before `serve`. */
 #ifndef MB_ADMIN_H
@@ -25,6 +27,11 @@ json_t *mb_admin_apply(const char *home, json_t *req, int serving, mb_err_t *err
 /* status: HOME/serve.status.json merged with the broker's per-service
  * figures (client may be NULL: no broker figures). */
 json_t *mb_admin_status(const char *home, mb_client_t *client, mb_err_t *err);
+
+/* Sends req (taken) to the service's admin, or applies it to HOME's catalog
+ * when no service runs there and no endpoint was given explicitly. */
+json_t *mb_admin_request(const char *home, const char *endpoint, int endpoint_given,
+                         json_t *req, mb_err_t *err);
 
 int mb_admin_main(int argc, char **argv);
 

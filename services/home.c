@@ -5,6 +5,7 @@
 #include "mb_mem.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,11 @@ static sqlite3 *s_open(const char *home, int create, mb_err_t *err) {
             "NULL);"
             "CREATE TABLE IF NOT EXISTS generators(name TEXT PRIMARY KEY, url TEXT NOT "
             "NULL, model TEXT NOT NULL, api_key_env TEXT NOT NULL, created_at INTEGER "
-            "NOT NULL);",
+            "NOT NULL);"
+            /* ingest jobs: what was asked (spec) and how far it got (progress) */
+            "CREATE TABLE IF NOT EXISTS jobs(id INTEGER PRIMARY KEY, domain TEXT NOT "
+            "NULL, spec TEXT NOT NULL, state TEXT NOT NULL, progress TEXT NOT NULL "
+            "DEFAULT '{}', started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);",
             NULL, NULL, NULL) != SQLITE_OK) {
         mb_err_set(err, MB_EIO, "cannot initialise %s: %s", path, sqlite3_errmsg(db));
         sqlite3_close(db);
@@ -321,6 +326,84 @@ int mb_catalog_watch_changed(mb_catalog_watch_t *self) {
     if (v == self->version) return 0;
     self->version = v;
     return 1;
+}
+
+/* ---- ingest jobs ---- */
+
+int mb_catalog_job_create(const char *home, const char *domain, const char *spec,
+                          int64_t *id, mb_err_t *err) {
+    sqlite3 *db = s_open(home, 1, err);
+    if (!db) return err ? err->code : MB_EIO;
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO jobs(domain, spec, state, started_at, updated_at) "
+                       "VALUES(?1, ?2, 'running', ?3, ?3)",
+                       -1, &s, NULL);
+    sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, spec, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)time(NULL));
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot record the job: %s", sqlite3_errmsg(db));
+    else
+        *id = sqlite3_last_insert_rowid(db);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_job_update(const char *home, int64_t id, const char *state,
+                          const char *progress, mb_err_t *err) {
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return mb_err_set(err, MB_ENOTFOUND, "no catalog in %s", home);
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    sqlite3_prepare_v2(db,
+                       "UPDATE jobs SET state = coalesce(?2, state), progress = "
+                       "coalesce(?3, progress), updated_at = ?4 WHERE id = ?1",
+                       -1, &s, NULL);
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, progress, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = mb_err_set(err, MB_EIO, "cannot update job %lld: %s", (long long)id,
+                        sqlite3_errmsg(db));
+    else if (sqlite3_changes(db) == 0)
+        rc = mb_err_set(err, MB_ENOTFOUND, "no ingest job %lld", (long long)id);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc;
+}
+
+int mb_catalog_jobs(const char *home, int64_t id, json_t **out, mb_err_t *err) {
+    *out = json_array();
+    sqlite3 *db = s_open(home, 0, err);
+    if (!db) return 0;
+    sqlite3_stmt *s = NULL;
+    sqlite3_prepare_v2(db,
+                       "SELECT id, domain, spec, state, progress, started_at, updated_at "
+                       "FROM jobs WHERE ?1 = 0 OR id = ?1 ORDER BY id",
+                       -1, &s, NULL);
+    sqlite3_bind_int64(s, 1, id);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        json_t *spec = json_loads((const char *)sqlite3_column_text(s, 2), 0, NULL);
+        json_t *prog = json_loads((const char *)sqlite3_column_text(s, 4), 0, NULL);
+        json_array_append_new(
+            *out, json_pack("{s:I, s:s, s:o, s:s, s:o, s:I, s:I}", "id",
+                            (json_int_t)sqlite3_column_int64(s, 0), "domain",
+                            (const char *)sqlite3_column_text(s, 1), "spec",
+                            spec ? spec : json_object(), "state",
+                            (const char *)sqlite3_column_text(s, 3), "progress",
+                            prog ? prog : json_object(), "started_at",
+                            (json_int_t)sqlite3_column_int64(s, 5), "updated_at",
+                            (json_int_t)sqlite3_column_int64(s, 6)));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    if (id && json_array_size(*out) == 0)
+        return mb_err_set(err, MB_ENOTFOUND, "no ingest job %lld", (long long)id);
+    return 0;
 }
 
 /* ---- models ---- */

@@ -8,7 +8,9 @@
 #ifndef MB_HOME_H
 #define MB_HOME_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mb_error.h"
 
@@ -96,6 +98,16 @@ int mb_catalog_generators(const char *home, mb_generator_info_t **out, size_t *n
 int mb_catalog_generator_add(const char *home, const mb_generator_info_t *g,
                              mb_err_t *err);
 int mb_catalog_generator_remove(const char *home, const char *name, mb_err_t *err);
+
+/* Ingest jobs: spec and progress are JSON texts. create: state "running". */
+int mb_catalog_job_create(const char *home, const char *domain, const char *spec,
+                          int64_t *id, mb_err_t *err);
+/* state or progress NULL: unchanged. */
+int mb_catalog_job_update(const char *home, int64_t id, const char *state,
+                          const char *progress, mb_err_t *err);
+/* Jobs as [{id, domain, spec, state, progress, started_at, updated_at}] (new
+ * reference; id 0: all, else that one or MB_ENOTFOUND). */
+int mb_catalog_jobs(const char *home, int64_t id, json_t **out, mb_err_t *err);
 
 /* snprintf of HOME/domains/NAME. */
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz);

@@ -147,6 +147,25 @@ static mb_body_t *s_needs(state_t *st, mb_body_t *req) {
     return mb_body_ok(json_pack("{s:o}", "needed", needed));
 }
 
+/* {"source_prefix"?, "after"?, "limit"?} -> {"docs": [{id, source, row}]}:
+ * pages through documents (after = the last row seen) for ingest's
+ * --delete-missing. */
+static mb_body_t *s_docs(state_t *st, mb_body_t *req) {
+    json_t *j = mb_body_json(req);
+    json_int_t after = mb_json_int(j, "after", 0), limit = mb_json_int(j, "limit", 1000);
+    if (limit < 1 || limit > 10000)
+        return mb_body_error(MB_EBADREQ, "\"limit\" must be in 1..10000");
+    json_t *out = json_array();
+    mb_err_t err;
+    int n = mb_index_docs_list(st->index, mb_json_str(j, "source_prefix", ""), after,
+                               (size_t)limit, out, &err);
+    if (n < 0) {
+        json_decref(out);
+        return mb_body_error(n, "%s", err.msg);
+    }
+    return mb_body_ok(json_pack("{s:o}", "docs", out));
+}
+
 /* {"doc_prefix": S, "source_prefix": S, "meta": {KEY: scalar}}; NULL if ok. */
 static mb_body_t *s_parse_filter(json_t *jf, mb_filter_t *f) {
     if (!json_is_object(jf))
@@ -309,6 +328,7 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
         mb_lifecycle_check(st->lc, 0, mb_clock_ms() - st->last_write_ms, NULL);
     if (strcmp(op, "add") == 0) return s_add(st, req);
     if (strcmp(op, "needs") == 0) return s_needs(st, req);
+    if (strcmp(op, "docs") == 0) return s_docs(st, req);
     if (strcmp(op, "delete") == 0) return s_delete(st, req);
     if (strcmp(op, "stats") == 0) {
         json_t *s = mb_index_stats(st->index);
@@ -322,7 +342,8 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
         return mb_body_ok(json_pack("{s:o}", "job", mb_lifecycle_status(st->lc)));
     }
     return mb_body_error(
-        MB_EBADREQ, "unknown op '%s' (search, add, delete, needs, stats, refit)", op);
+        MB_EBADREQ, "unknown op '%s' (search, add, delete, needs, docs, stats, refit)",
+        op);
 }
 
 static void s_idle(void *state) {

@@ -1,11 +1,20 @@
 /* reader.h — turns paths into documents for ingest.
  *
- * Formats, by name: folders (recursively, dot-files skipped); .txt .md
- * .markdown .rst .text (one document per file, id = absolute path);
- * .jsonl / .jsonl.gz in the BEIR corpus format ({"_id","title","text"} per
- * line, id = _id); dictd dictionaries given by their .index file with a
- * .dict or .dict.dz beside it (one document per entry, id = NAME:HEADWORD).
- * Files that cannot be read or are not UTF-8 text are reported and skipped.
+ * Folders are read recursively in sorted order (dot-files skipped). A file's
+ * format comes from its name, else from its content:
+ *   .txt .md .markdown .rst .text .org   text, one document (id = absolute path)
+ *   .html .htm .xhtml / "<!doctype html"  HTML: libxml2's parser, text of the
+ *        body with scripts, styles and the like dropped, blocks as paragraphs,
+ *        <title> as the title
+ *   .pdf / "%PDF-"       PDF through poppler's pdftotext (a clear error when it
+ *        is not installed)
+ *   .jsonl .jsonl.gz / a JSON line with "_id"   a BEIR corpus, one document
+ *        per line ({"_id","title","text"}, id = _id)
+ *   .index               a dictd dictionary (.dict or .dict.dz beside it), one
+ *        document per entry (id = NAME:HEADWORD)
+ *   anything else: text if it is UTF-8 without NUL bytes, else "binary".
+ * A file that is unreadable, binary or not UTF-8 is reported (hooks.error)
+ * and skipped; nothing else is lost.
  */
 #ifndef MB_READER_H
 #define MB_READER_H
@@ -27,10 +36,26 @@ typedef struct {
 /* Return non-zero to stop reading. */
 typedef int(mb_reader_fn)(void *arg, const mb_rdoc_t *doc);
 
-/* Reads every path; problems are printed to stderr and counted. Returns
- * non-zero if fn stopped the reading. */
+typedef struct {
+    mb_reader_fn *doc; /* required */
+    /* Optional: before each file, with its ordinal in reading order (folders
+     * are read in sorted order, so the order is stable) and its size; return
+     * non-zero to skip the file. */
+    int (*file)(void *arg, const char *path, size_t ordinal, int64_t size);
+    /* Optional: a file or record that cannot be used and is skipped (NULL:
+     * printed to stderr). */
+    void (*error)(void *arg, const char *path, const char *why);
+    void *arg;
+} mb_reader_hooks_t;
+
+/* Reads every path. Returns non-zero if doc stopped the reading. */
+int mb_reader_walk(char *const *paths, size_t n, const mb_reader_hooks_t *hooks,
+                   mb_reader_stats_t *stats);
+/* The same with only a doc callback. */
 int mb_reader_run(char *const *paths, size_t n, mb_reader_fn *fn, void *arg,
                   mb_reader_stats_t *stats);
+/* Files and bytes under paths (for progress and ETA). */
+void mb_reader_size(char *const *paths, size_t n, int64_t *files, int64_t *bytes);
 
 /* Splits text into chunks of at most max_words words, consecutive chunks
  * sharing `overlap` words; breaks at whitespace. Returns the count; *chunks

@@ -263,11 +263,13 @@ static void s_reap(int stopping_all) {
             c->pid = 0;
             int64_t up = mb_clock_ms() - c->started_ms;
             if (WIFSIGNALED(status))
-                snprintf(c->last_exit, sizeof c->last_exit, "killed by signal %d after %lld ms",
-                         WTERMSIG(status), (long long)up);
+                snprintf(c->last_exit, sizeof c->last_exit,
+                         "killed by signal %d after %lld ms", WTERMSIG(status),
+                         (long long)up);
             else
-                snprintf(c->last_exit, sizeof c->last_exit, "exited with status %d after %lld ms",
-                         WEXITSTATUS(status), (long long)up);
+                snprintf(c->last_exit, sizeof c->last_exit,
+                         "exited with status %d after %lld ms", WEXITSTATUS(status),
+                         (long long)up);
             if (stopping_all) break;
             if (c->stopping || c->retire_at_ms) {
                 mb_info("%s (pid %d) stopped (%s)", c->name, (int)pid, c->last_exit);
