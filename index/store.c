@@ -23,6 +23,14 @@ enum {
     ST_COUNT
 };
 
+/* Meta columns of a chunk lookup: the document's title and the chunk's
+ * offsets, which ingest keeps in the document's meta (json_valid: meta
+ * written by other clients may not be JSON). */
+#define MB_CHUNK_META_COLS                                                               \
+    "CASE WHEN json_valid(d.meta) THEN json_extract(d.meta, '$.title') END, "            \
+    "CASE WHEN json_valid(d.meta) THEN json_extract(d.meta, '$.offsets[' || c.pos || "   \
+    "']') END"
+
 static const char *s_sql[ST_COUNT] = {
     "SELECT id, hash FROM documents WHERE doc_id = ?1",
     "SELECT id FROM chunks WHERE doc = ?1 ORDER BY id",
@@ -31,7 +39,8 @@ static const char *s_sql[ST_COUNT] = {
     "?5)",
     "INSERT INTO chunks(id, doc, pos, text, vector, expert) VALUES(?6, ?1, ?2, ?3, ?4, "
     "?5)",
-    "SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c JOIN documents d ON d.id = "
+    "SELECT d.doc_id, c.pos, c.text, d.source, " MB_CHUNK_META_COLS
+    " FROM chunks c JOIN documents d ON d.id = "
     "c.doc "
     "WHERE c.id = ?1",
     "SELECT value FROM meta WHERE key = ?1",
@@ -339,16 +348,29 @@ int mb_store_chunk_insert(mb_store_t *self, int64_t doc_row, int pos, const char
     return 0;
 }
 
+/* {doc_id, chunk, text, source, title?, offsets?} of a row of
+ * "doc_id, pos, text, source, MB_CHUNK_META_COLS". */
+static json_t *s_chunk_row(sqlite3_stmt *s) {
+    const char *src = (const char *)sqlite3_column_text(s, 3);
+    json_t *out = json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(s, 0),
+                            "chunk", sqlite3_column_int(s, 1), "text",
+                            sqlite3_column_text(s, 2), "source", src ? src : "");
+    const char *title = (const char *)sqlite3_column_text(s, 4);
+    if (title) json_object_set_new(out, "title", json_string(title));
+    const char *offs = (const char *)sqlite3_column_text(s, 5);
+    json_t *o = offs ? json_loads(offs, 0, NULL) : NULL;
+    if (json_is_array(o))
+        json_object_set_new(out, "offsets", o);
+    else
+        json_decref(o);
+    return out;
+}
+
 json_t *mb_store_chunk_json(mb_store_t *self, int64_t id) {
     sqlite3_stmt *s = self->st[ST_CHUNK_GET];
     sqlite3_bind_int64(s, 1, id);
     json_t *out = NULL;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        const char *src = (const char *)sqlite3_column_text(s, 3);
-        out = json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(s, 0),
-                        "chunk", sqlite3_column_int(s, 1), "text",
-                        sqlite3_column_text(s, 2), "source", src ? src : "");
-    }
+    if (sqlite3_step(s) == SQLITE_ROW) out = s_chunk_row(s);
     sqlite3_reset(s);
     return out;
 }
@@ -422,10 +444,11 @@ mb_lookup_t *mb_store_lookup_new(mb_store_t *self, const mb_filter_t *filter,
         return lk;
     }
     char *cond = s_filter_sql(filter);
-    char *sql = sqlite3_mprintf("SELECT d.doc_id, c.pos, c.text, d.source FROM chunks c "
-                                "JOIN documents d ON d.id = c.doc "
-                                "WHERE c.id = ?1%s",
-                                cond);
+    char *sql = sqlite3_mprintf(
+        "SELECT d.doc_id, c.pos, c.text, d.source, " MB_CHUNK_META_COLS " FROM chunks c "
+        "JOIN documents d ON d.id = c.doc "
+        "WHERE c.id = ?1%s",
+        cond);
     sqlite3_free(cond);
     mb_lookup_t *lk = calloc(1, sizeof *lk);
     if (sqlite3_prepare_v2(self->db, sql, -1, &lk->st, NULL) != SQLITE_OK) {
@@ -443,13 +466,7 @@ json_t *mb_store_lookup(mb_lookup_t *self, int64_t id) {
     if (self->plain) return mb_store_chunk_json(self->plain, id);
     sqlite3_bind_int64(self->st, 1, id);
     json_t *out = NULL;
-    if (sqlite3_step(self->st) == SQLITE_ROW) {
-        const char *src = (const char *)sqlite3_column_text(self->st, 3);
-        out =
-            json_pack("{s:s, s:i, s:s, s:s}", "doc_id", sqlite3_column_text(self->st, 0),
-                      "chunk", sqlite3_column_int(self->st, 1), "text",
-                      sqlite3_column_text(self->st, 2), "source", src ? src : "");
-    }
+    if (sqlite3_step(self->st) == SQLITE_ROW) out = s_chunk_row(self->st);
     sqlite3_reset(self->st); /* keeps the filter bindings */
     return out;
 }

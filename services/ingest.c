@@ -872,11 +872,9 @@ int mb_ingest_main(int argc, char **argv) {
             fprintf(stderr, "  %zu batch(es) sent again after a worker failed\n",
                     g->resent);
         size_t ne = json_array_size(g->errors);
-        if (st.bad_lines)
-            fprintf(stderr, "  %zu bad record(s) skipped (not a document)\n",
-                    st.bad_lines);
-        if (ne) {
-            fprintf(stderr, "  %zu file(s) skipped:\n", st.skipped_files);
+        if (ne || st.bad_lines) {
+            fprintf(stderr, "  %zu file(s) skipped, %zu bad record(s) skipped:\n",
+                    st.skipped_files, st.bad_lines);
             size_t i;
             json_t *e;
             json_array_foreach(g->errors, i, e) {

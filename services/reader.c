@@ -315,13 +315,13 @@ static char *s_html_text(const char *html, size_t len, const char *path, char **
 
 /* ---- PDF, through poppler's pdftotext ---- */
 
+/* Looked up for each PDF (a few stat calls): installing poppler-utils while
+ * a service runs takes effect at once. */
 static int s_have_pdftotext(void) {
-    static int have = -1;
-    if (have >= 0) return have;
     const char *path = getenv("PATH");
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path ? path : "/usr/bin:/bin");
-    have = 0;
+    int have = 0;
     for (char *save = NULL, *dir = strtok_r(buf, ":", &save); dir && !have;
          dir = strtok_r(NULL, ":", &save)) {
         char exe[4200];

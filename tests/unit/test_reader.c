@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "testutil.h"
+#include "chunker.h"
 #include "reader.h"
 
 static char s_dir[256];
@@ -105,16 +106,19 @@ static void test_beir_jsonl_gz_and_text(void **state) {
     mb_reader_stats_t st;
     char *paths[1] = {s_dir};
     mb_reader_run(paths, 1, s_collect, &g, &st);
-    /* folder order is sorted: corpus.jsonl.gz, notes.md (binary/latin1 skipped) */
-    assert_int_equal(g.n, 3);
+    /* folder order is sorted: corpus.jsonl.gz, data.bin (text by content),
+     * notes.md; binary.txt and latin1.txt are skipped */
+    assert_int_equal(g.n, 4);
     assert_string_equal(g.ids[0], "d1");
     assert_string_equal(g.titles[0], "T1");
     assert_string_equal(g.texts[0], "alpha");
     assert_string_equal(g.ids[1], "d2");
     assert_string_equal(g.titles[1], "");
-    assert_non_null(strstr(g.ids[2], "notes.md"));
+    assert_non_null(strstr(g.ids[2], "data.bin"));
+    assert_string_equal(g.texts[2], "zzz");
+    assert_non_null(strstr(g.ids[3], "notes.md"));
     assert_int_equal(st.bad_lines, 1);
-    assert_int_equal(st.skipped_files, 2); /* data.bin is only skipped when named */
+    assert_int_equal(st.skipped_files, 2);
 }
 
 static void test_dictd(void **state) {
@@ -149,9 +153,119 @@ static void test_dictd(void **state) {
     assert_string_equal(g.texts[2], "bank\n river");
 }
 
+/* Chunks: within budget, whole sentences, paragraphs respected, overlap of
+ * whole sentences, offsets that point at the chunk's text. */
+static void test_chunker(void **state) {
+    (void)state;
+    const char *t = "Alpha one two three. Beta four five six. Gamma seven eight nine.\n"
+                    "Delta ten eleven twelve.\n\n"
+                    "Épsilon ünïcode wörds here. Zeta last words now.";
+    mb_chunk_opts_t o = {.max_tokens = 9, .overlap = 4};
+    mb_chunk_span_t *sp = NULL;
+    size_t n = mb_chunk_spans(t, strlen(t), &o, &sp);
+    /* sentences of 4 tokens: [A B] [B C] [C D] | [E Z]: the paragraph break
+     * ends a chunk and is not overlapped */
+    assert_int_equal(n, 4);
+    assert_true(strncmp(t + sp[0].start, "Alpha", 5) == 0);
+    assert_true(strncmp(t + sp[0].end - 4, "six.", 4) == 0);
+    assert_true(strncmp(t + sp[1].start, "Beta", 4) == 0); /* overlap: one sentence */
+    assert_true(strncmp(t + sp[2].start, "Gamma", 5) == 0);
+    assert_true(strncmp(t + sp[2].end - 7, "twelve.", 7) == 0);
+    assert_true(strncmp(t + sp[3].start, "\xc3\x89psilon", 8) == 0);
+    assert_int_equal(sp[3].end, strlen(t));
+    for (size_t i = 0; i < n; i++)
+        assert_true(sp[i].tokens <= 9);
+    /* character offsets: no multi-byte letter before the last chunk, so its
+     * start is the same in both; its end comes after 4 two-byte letters */
+    assert_int_equal(sp[3].cstart, sp[3].start);
+    assert_int_equal(sp[3].cend, strlen(t) - 4);
+    free(sp);
+    /* one long sentence is cut by words with the overlap */
+    char longs[1024] = "";
+    for (int i = 0; i < 30; i++) {
+        char w[16];
+        snprintf(w, sizeof w, "w%d ", i);
+        strcat(longs, w);
+    }
+    o = (mb_chunk_opts_t){.max_tokens = 10, .overlap = 2};
+    n = mb_chunk_spans(longs, strlen(longs), &o, &sp);
+    assert_int_equal(n, 4); /* 0-9, 8-17, 16-25, 24-29 */
+    assert_true(strncmp(longs + sp[1].start, "w8 ", 3) == 0);
+    assert_true(strncmp(longs + sp[3].start, "w24 ", 4) == 0);
+    free(sp);
+    assert_int_equal(mb_chunk_spans("  \n\n \t", 6, &o, &sp), 0);
+    free(sp);
+    /* "e.g." and 3.14 do not end sentences */
+    const char *abbr = "Use e.g. the value pi 3.14 here now. Next one is short.";
+    o = (mb_chunk_opts_t){.max_tokens = 8, .overlap = 0};
+    n = mb_chunk_spans(abbr, strlen(abbr), &o, &sp);
+    assert_int_equal(n, 2);
+    assert_true(strncmp(abbr + sp[0].end - 4, "now.", 4) == 0);
+    free(sp);
+}
+
+typedef struct {
+    got_t g;
+    char errs[2048];
+} both_t;
+
+static int s_collect_both(void *arg, const mb_rdoc_t *d) {
+    return s_collect(&((both_t *)arg)->g, d);
+}
+
+static void s_err_collect(void *arg, const char *path, const char *why) {
+    both_t *b = arg;
+    const char *slash = strrchr(path, '/');
+    size_t l = strlen(b->errs);
+    snprintf(b->errs + l, sizeof b->errs - l, "%s: %s\n", slash ? slash + 1 : path, why);
+}
+
+/* HTML: scripts and styles dropped, blocks as paragraphs, <title> as title;
+ * formats by content; binary files reported; PDF without pdftotext reported
+ * with the package to install. */
+static void test_formats(void **state) {
+    (void)state;
+    const char *html = "<!DOCTYPE html><html><head><title>Volcano Guide</title>"
+                       "<style>p{color:red}</style><script>var hidden=1;</script></head>"
+                       "<body><h1>Volcanoes</h1><p>Lava <b>flows</b>.</p>"
+                       "<div>Ash<script>alert('x')</script> rises.</div></body></html>";
+    s_write("page.htm", html, strlen(html));
+    s_write("noext", html, strlen(html)); /* HTML by content */
+    s_write("blob.dat", "\x89PNG\0\0", 6);
+    both_t b = {0};
+    mb_reader_stats_t st;
+    mb_reader_hooks_t h = {.doc = s_collect_both, .error = s_err_collect, .arg = &b};
+    char *paths[1] = {s_dir};
+    mb_reader_walk(paths, 1, &h, &st);
+    /* sorted: blob.dat (binary), noext, page.htm */
+    assert_int_equal(b.g.n, 2);
+    assert_string_equal(b.g.titles[0], "Volcano Guide");
+    assert_string_equal(b.g.texts[0], "Volcanoes\n\nLava flows.\n\nAsh rises.");
+    assert_string_equal(b.g.texts[1], b.g.texts[0]);
+    assert_int_equal(st.skipped_files, 1);
+    assert_non_null(strstr(b.errs, "blob.dat: binary file"));
+
+    s_write("x.pdf", "%PDF-1.4\n", 9);
+    char pdf[512];
+    snprintf(pdf, sizeof pdf, "%s/x.pdf", s_dir);
+    char *pp[1] = {pdf};
+    char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+    setenv("PATH", "/nonexistent", 1);
+    both_t b2 = {0};
+    h.arg = &b2;
+    mb_reader_walk(pp, 1, &h, &st);
+    if (saved) setenv("PATH", saved, 1);
+    free(saved);
+    assert_int_equal(b2.g.n, 0);
+    assert_int_equal(st.skipped_files, 1);
+    assert_non_null(strstr(b2.errs, "poppler-utils"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunking),
+        cmocka_unit_test(test_chunker),
+        cmocka_unit_test_setup_teardown(test_formats, setup, teardown),
         cmocka_unit_test(test_hash),
         cmocka_unit_test_setup_teardown(test_beir_jsonl_gz_and_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dictd, setup, teardown),
