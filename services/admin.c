@@ -198,6 +198,16 @@ json_t *mb_admin_apply(const char *home, json_t *req, int serving, mb_err_t *err
         int dim_given = json_object_get(req, "dim") != NULL;
         if (s_check_expert(&d, dim_given, err) != 0) return NULL;
         if (mb_index_check_factory(d.dim, d.index_type, err) != 0) return NULL;
+        /* added again after `remove --purge` but before the supervisor got
+         * to the purge: purge now, so the new domain starts empty (workers
+         * of the old one still retiring hold only unlinked files) */
+        char dir[4300], marker[4400];
+        mb_home_domain_dir(home, name, dir, sizeof dir);
+        snprintf(marker, sizeof marker, "%s/.purge", dir);
+        mb_domain_info_t cur;
+        if (access(marker, F_OK) == 0 &&
+            mb_catalog_domain_get(home, name, &cur, NULL) != 0)
+            nftw(dir, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         if (mb_catalog_domain_add(home, &d, err) != 0) return NULL;
         return json_pack("{s:o}", "domain", s_domain_json(&d));
     }

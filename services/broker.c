@@ -31,7 +31,16 @@ typedef struct {
     zframe_t *req_json; /* copy of the request's JSON frame while busy */
     void *idle_handle;  /* position in service->idle, NULL when busy */
     int64_t busy_us;    /* when the request in hand was sent to it */
+    zmsg_t *req_copy;   /* the request in hand, if small: see s_worker_delete */
 } worker_t;
+
+/* A worker that says DISCONNECT while the broker has just sent it a request
+ * (a worker told to stop, e.g. a lazy expert being unloaded, exits between
+ * requests, so it never saw this one) gets the request put back at the head
+ * of its queue instead of an `unavailable` error. Kept for bodies up to this
+ * size: a copy per request is cheap for queries; big ingest batches are
+ * retried by their sender instead. */
+#define REQUEUE_MAX_BYTES 65536
 
 /* Request latency (dispatch to final reply) as a log histogram: 4 buckets
  * per power of two from 1 µs, so a quantile is within ~19 %; fixed memory
@@ -104,6 +113,7 @@ static void s_worker_free(void **item) {
     zframe_destroy(&w->identity);
     zframe_destroy(&w->client);
     zframe_destroy(&w->req_json);
+    zmsg_destroy(&w->req_copy);
     free(w);
     *item = NULL;
 }
@@ -229,6 +239,8 @@ static void s_dispatch(mb_broker_t *self, service_t *s) {
         r->client = NULL;
         zmsg_t *m = r->body;
         r->body = NULL;
+        zmsg_destroy(&w->req_copy);
+        if (zmsg_content_size(m) <= REQUEUE_MAX_BYTES) w->req_copy = zmsg_dup(m);
         zmsg_pushmem(m, "", 0);
         zframe_t *c = zframe_dup(w->client);
         zmsg_prepend(m, &c);
@@ -245,6 +257,21 @@ static void s_worker_delete(mb_broker_t *self, worker_t *w, bool send_disconnect
     if (s) {
         if (w->idle_handle) zlistx_delete(s->idle, w->idle_handle);
         s->nworkers--;
+        if (w->client && w->req_copy && strcmp(why, "disconnected") == 0) {
+            request_t *r = calloc(1, sizeof *r);
+            r->client = w->client;
+            r->body = w->req_copy;
+            w->client = NULL;
+            w->req_copy = NULL;
+            r->expiry = mb_clock_ms() + self->wait_ms;
+            zlistx_add_start(s->requests, r);
+            mb_info("worker %s of %s disconnected with a request it had not started: "
+                    "queued again",
+                    w->key, s->name);
+            zhashx_delete(self->workers, w->key);
+            s_dispatch(self, s);
+            return;
+        }
         if (w->client) {
             s->errors_unavail++;
             s_reply_error(self, w->client, s->name, w->req_json, MB_EUNAVAIL,
@@ -433,6 +460,7 @@ static void s_worker_msg(mb_broker_t *self, zframe_t *identity, zmsg_t **msg_p) 
         zframe_destroy(&client);
         if (cmd == MB_MDPW_FINAL) {
             service_t *sv = w->service;
+            zmsg_destroy(&w->req_copy);
             int64_t us = mb_clock_us() - w->busy_us;
             sv->replied++;
             sv->lat[s_lat_bucket(us)]++;

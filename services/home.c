@@ -137,9 +137,11 @@ static void s_row(sqlite3_stmt *s, mb_domain_info_t *d) {
     snprintf(d->model, sizeof d->model, "%s", sqlite3_column_text(s, 5));
     snprintf(d->api_key_env, sizeof d->api_key_env, "%s", sqlite3_column_text(s, 6));
     d->enabled = strcmp((const char *)sqlite3_column_text(s, 7), "disabled") != 0;
+    d->created = sqlite3_column_int64(s, 8);
 }
 
-#define DOMAIN_COLS "name, embed, dim, index_type, url, model, api_key_env, state"
+#define DOMAIN_COLS                                                                      \
+    "name, embed, dim, index_type, url, model, api_key_env, state, created_at"
 
 int mb_catalog_domains(const char *home, mb_domain_info_t **out, size_t *n,
                        mb_err_t *err) {
@@ -235,7 +237,9 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, info->embed, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, info->dim);
-    sqlite3_bind_int64(s, 4, (sqlite3_int64)time(NULL));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
     sqlite3_bind_text(s, 5, info->index_type, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, info->url, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 7, info->model, -1, SQLITE_STATIC);

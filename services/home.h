@@ -25,7 +25,9 @@ typedef struct {
     char url[512];        /* http expert */
     char model[128];
     char api_key_env[64];
-    int enabled; /* 0: disabled (`moebus domain disable`), not routed to */
+    int enabled;     /* 0: disabled (`moebus domain disable`), not routed to */
+    int64_t created; /* when added (ms since the epoch; s for old catalogs): a
+                        domain removed and added again is a new one */
 } mb_domain_info_t;
 
 /* Resolved settings every command shares: flags, else environment, else

@@ -83,6 +83,10 @@ typedef struct {
     int64_t requested_ms; /* lazy: when the demand that started it was seen */
     int cold_starts;
     char last_exit[96];
+    char sig[1024];  /* the owner's catalog row when last seen: a change retries a
+                        child given up on */
+    int64_t created; /* the domain's creation stamp: another one = re-created */
+
 } child_t;
 
 static child_t s_children[MAX_CHILDREN];
@@ -90,6 +94,7 @@ static int s_nchildren;
 static char s_exe[4096];
 static char s_home[4096], s_connect[512];
 static int s_max_loaded;
+static int s_resync; /* a retired child was forgotten: its owner may be back */
 
 static void s_spawn(child_t *c) {
     pid_t pid = fork();
@@ -204,23 +209,43 @@ static void s_sync(void) {
         child_t *c = &s_children[i];
         if (c->kind == K_BROKER || c->kind == K_CORE) continue;
         int present = 0;
+        int64_t created = 0;
+        char sig[1024] = "";
         if (c->kind == K_GENERATE) {
             for (size_t k = 0; k < ng; k++)
-                present |= strcmp(g[k].name, c->owner) == 0;
+                if (strcmp(g[k].name, c->owner) == 0) {
+                    present = 1;
+                    snprintf(sig, sizeof sig, "%s|%s|%s", g[k].url, g[k].model,
+                             g[k].api_key_env);
+                }
         } else {
             for (size_t k = 0; k < n; k++)
-                present |= strcmp(d[k].name, c->owner) == 0;
+                if (strcmp(d[k].name, c->owner) == 0) {
+                    present = 1;
+                    created = d[k].created;
+                    snprintf(sig, sizeof sig, "%s|%d|%s|%s|%s|%s", d[k].embed, d[k].dim,
+                             d[k].index_type, d[k].url, d[k].model, d[k].api_key_env);
+                }
         }
+        int changed = strcmp(sig, c->sig) != 0;
+        snprintf(c->sig, sizeof c->sig, "%s", sig);
+        /* A removed owner's workers retire even if it is added again in the
+         * meantime: it may have been purged and recreated, and the old
+         * workers hold the old files. Fresh ones start once they are gone. */
+        if (present && c->kind != K_GENERATE && c->created && created != c->created) {
+            present = 0; /* removed and added again since we last looked */
+            mb_info("%s: %s was removed and added again: replacing its workers", c->name,
+                    c->owner);
+        }
+        if (present && !c->created) c->created = created;
         if (!present && !c->retire_at_ms) {
             c->retire_at_ms = now + RETIRE_GRACE_MS;
             mb_info("%s: %s removed from the catalog; stopping %s in %d ms", c->name,
                     c->owner, c->name, RETIRE_GRACE_MS);
-        } else if (present && c->retire_at_ms) {
-            c->retire_at_ms = 0;
-            mb_info("%s: %s is back in the catalog; keeping it", c->name, c->owner);
         }
-        if (present && c->gave_up) {
-            /* the catalog changed: perhaps the fix; try again */
+        if (c->retire_at_ms) continue;
+        if (present && c->gave_up && changed) {
+            /* its catalog entry changed: perhaps the fix; try again */
             c->gave_up = 0;
             c->fast_crashes = 0;
             c->backoff_ms = 100;
@@ -279,6 +304,7 @@ static void s_reap(int stopping_all) {
                     snprintf(owner, sizeof owner, "%s", c->owner);
                     kind_t k = c->kind;
                     s_forget(c);
+                    s_resync = 1;
                     /* both of a domain's workers gone: its data may go */
                     char other[96];
                     snprintf(other, sizeof other, "%s.%s",
@@ -297,7 +323,7 @@ static void s_reap(int stopping_all) {
                 c->restart_at_ms = 0;
                 mb_error("%s (pid %d) %s, its %d%s crash in a row within %d ms "
                          "of starting: GIVING UP on it. See its log lines above; a "
-                         "catalog change or restarting serve tries again.",
+                         "change to its catalog entry or restarting serve tries again.",
                          c->name, (int)pid, c->last_exit, c->fast_crashes, "th",
                          FAST_CRASH_MS);
                 break;
@@ -530,6 +556,7 @@ int mb_serve_main(int argc, char **argv) {
                 kind_t k = ch->kind;
                 mb_info("%s: retired", ch->name);
                 s_forget(ch);
+                s_resync = 1;
                 i--;
                 char o[96];
                 snprintf(o, sizeof o, "%s.%s", k == K_INDEX ? "embed" : "index", owner);
@@ -540,7 +567,8 @@ int mb_serve_main(int argc, char **argv) {
          * 5 s regardless */
         if (now >= watch_at) {
             watch_at = now + 200;
-            if (mb_catalog_watch_changed(watch) || now >= sync_at) {
+            if (mb_catalog_watch_changed(watch) || now >= sync_at || s_resync) {
+                s_resync = 0;
                 s_sync();
                 sync_at = now + 5000;
             }
