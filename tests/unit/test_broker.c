@@ -226,6 +226,48 @@ static void test_worker_death_mid_request(void **state) {
     mb_client_destroy(&c);
 }
 
+/* A worker that disconnects (graceful stop) while a request is on its way to
+ * it never started that request: the broker queues it again and the next
+ * worker answers it, instead of the client getting `unavailable`. */
+static void test_disconnect_requeues_unstarted(void **state) {
+    (void)state;
+    zsock_t *w = zsock_new_dealer(EP);
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, MB_MDPW);
+    zmsg_addmem(m, (char[]){MB_MDPW_READY}, 1);
+    zmsg_addstr(m, "lazy");
+    zmsg_send(&m, w);
+    mb_client_t *c = mb_client_new(EP, NULL);
+    mb_body_t *req = mb_body_new(json_pack("{s:s}", "q", "keep me"));
+    int64_t id = mb_client_send(c, "lazy", &req, NULL);
+    zsock_set_rcvtimeo(w, 2000);
+    for (;;) { /* the request arrives (after any heartbeats) */
+        m = zmsg_recv(w);
+        assert_non_null(m);
+        zmsg_first(m);
+        int is_req = zframe_data(zmsg_next(m))[0] == MB_MDPW_REQUEST;
+        zmsg_destroy(&m);
+        if (is_req) break;
+    }
+    m = zmsg_new();
+    zmsg_addstr(m, MB_MDPW);
+    zmsg_addmem(m, (char[]){MB_MDPW_DISCONNECT}, 1);
+    zmsg_send(&m, w);
+    zsock_destroy(&w);
+    echo_t e = {.service = "lazy", .tag = "next"};
+    pthread_t th;
+    pthread_create(&th, NULL, s_echo_thread, &e);
+    mb_body_t *reply = NULL;
+    assert_int_equal(mb_client_gather(c, &id, 1, &reply, mb_clock_ms() + 3000), 1);
+    assert_int_equal(mb_body_status(reply, NULL), 0);
+    assert_string_equal(mb_json_str(mb_body_json(reply), "q", ""), "keep me");
+    assert_string_equal(mb_json_str(mb_body_json(reply), "worker", ""), "next");
+    mb_body_destroy(&reply);
+    e.stop = 1;
+    pthread_join(th, NULL);
+    mb_client_destroy(&c);
+}
+
 static void test_malformed_frames_get_errors(void **state) {
     (void)state;
     zsock_t *raw = zsock_new_dealer(EP);
@@ -284,6 +326,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_unknown_service_bounded_wait, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_worker_death_mid_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disconnect_requeues_unstarted, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_malformed_frames_get_errors, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_oversized_rejected, setup, teardown),
