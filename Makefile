@@ -42,6 +42,7 @@ bench: build
 	OMP_NUM_THREADS=1 $(BUILD)/tests/bench/bench_index $(BUILD)/services/moebus
 	OMP_NUM_THREADS=2 $(BUILD)/tests/bench/bench_lsa --docs 60000
 	OMP_NUM_THREADS=1 $(BUILD)/tests/bench/bench_router
+	bash tests/bench/bench_ingest.sh $(BUILD)/services/moebus || [ $$? -eq 77 ]
 
 fuzz: build
 	$(BUILD)/tests/fuzz/fuzz_body -max_total_time=300 $(BUILD)/tests/fuzz/corpus tests/fuzz/corpus

@@ -419,17 +419,21 @@ int mb_status_main(int argc, char **argv) {
            (long long)mb_json_int(serve, "pid", 0), mb_json_str(serve, "home", "?"),
            mb_json_str(serve, "endpoint", "?"),
            mb_json_int(serve, "max_loaded_experts", 0) ? ", lazy experts" : "");
-    printf("\n%-28s %-10s %8s %10s %8s  %s\n", "PROCESS", "STATE", "PID", "UPTIME",
-           "RESTARTS", "LAST EXIT");
+    printf("\n%-28s %-10s %8s %10s %8s %9s %9s  %s\n", "PROCESS", "STATE", "PID",
+           "UPTIME", "RESTARTS", "RSS MB", "PEAK MB", "LAST EXIT");
     size_t i;
     json_t *c;
     json_array_foreach(json_object_get(serve, "children"), i, c) {
         char up[32];
         s_fmt_ms(up, sizeof up,
                  mb_json_int(c, "pid", 0) > 0 ? mb_json_int(c, "uptime_ms", 0) : -1);
-        printf("%-28s %-10s %8lld %10s %8lld  %s\n", mb_json_str(c, "name", "?"),
-               mb_json_str(c, "state", "?"), (long long)mb_json_int(c, "pid", 0), up,
-               (long long)mb_json_int(c, "restarts", 0), mb_json_str(c, "last_exit", ""));
+        printf("%-28s %-10s %8lld %10s %8lld %9.1f %9.1f  %s\n",
+               mb_json_str(c, "name", "?"), mb_json_str(c, "state", "?"),
+               (long long)mb_json_int(c, "pid", 0), up,
+               (long long)mb_json_int(c, "restarts", 0),
+               (double)mb_json_int(c, "rss_kb", 0) / 1024.0,
+               (double)mb_json_int(c, "peak_rss_kb", 0) / 1024.0,
+               mb_json_str(c, "last_exit", ""));
     }
     json_t *svcs = json_object_get(st, "services");
     if (svcs) {

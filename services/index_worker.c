@@ -329,6 +329,13 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
     if (strcmp(op, "add") == 0) return s_add(st, req);
     if (strcmp(op, "needs") == 0) return s_needs(st, req);
     if (strcmp(op, "docs") == 0) return s_docs(st, req);
+    if (strcmp(op, "settle") == 0) {
+        /* an ingest says it is done: no need to wait for writes to go quiet
+         * before the expert's automatic job (a first fit) is considered */
+        st->last_write_ms = 0;
+        mb_lifecycle_check(st->lc, 0, INT64_MAX, NULL);
+        return mb_body_ok(json_pack("{s:o}", "job", mb_lifecycle_status(st->lc)));
+    }
     if (strcmp(op, "delete") == 0) return s_delete(st, req);
     if (strcmp(op, "stats") == 0) {
         json_t *s = mb_index_stats(st->index);
@@ -342,8 +349,8 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *worker) {
         return mb_body_ok(json_pack("{s:o}", "job", mb_lifecycle_status(st->lc)));
     }
     return mb_body_error(
-        MB_EBADREQ, "unknown op '%s' (search, add, delete, needs, docs, stats, refit)",
-        op);
+        MB_EBADREQ,
+        "unknown op '%s' (search, add, delete, needs, docs, settle, stats, refit)", op);
 }
 
 static void s_idle(void *state) {

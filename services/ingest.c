@@ -58,6 +58,8 @@ static const char *s_usage =
     "  --delete-missing  afterwards, delete the domain's documents that came from\n"
     "                    under PATH but were not seen (files deleted since)\n"
     "  --parallel N      batches in flight to embed/index (default 3)\n"
+    "  --dry-run         read, parse and chunk only; send nothing (to measure the\n"
+    "                    reader, or check a collection's files)\n"
     "  --resume JOB      continue job JOB with its own domain, paths and options\n"
     "  --jobs            list the ingest jobs\n"
     "  --quiet           no progress output (errors and failures still print)\n"
@@ -92,7 +94,7 @@ typedef struct batch_t {
 
 typedef struct {
     const char *home, *endpoint, *domain;
-    int endpoint_given, quiet, tty, nsenders;
+    int endpoint_given, quiet, tty, nsenders, dry_run;
     char embed_svc[128], index_svc[128];
     mb_chunk_opts_t copts;
 
@@ -276,6 +278,13 @@ static void *s_sender(void *arg) {
         pthread_mutex_unlock(&g->mu);
         char msg[512] = "";
         int rc = failed ? CANCELLED : c ? 0 : MB_EIO;
+        if (g->dry_run && rc == 0) { /* read, parse and chunk only */
+            pthread_mutex_lock(&g->mu);
+            g->added += b->n;
+            g->chunks += b->nchunks;
+            pthread_mutex_unlock(&g->mu);
+            rc = CANCELLED;
+        }
         if (!c) snprintf(msg, sizeof msg, "%s", err.msg);
         /* a worker that died mid-request (`unavailable`) or a timeout: the
          * supervisor restarts it; the batch is idempotent, so send it again */
@@ -640,9 +649,10 @@ int mb_ingest_main(int argc, char **argv) {
                                    {"jobs", no_argument, 0, 'J'},
                                    {"json", no_argument, 0, 'j'},
                                    {"quiet", no_argument, 0, 'q'},
+                                   {"dry-run", no_argument, 0, 'n'},
                                    {0, 0, 0, 0}};
     int c, rc = 1;
-    while ((c = getopt_long(argc, argv, "e:H:c:o:p:dr:Jjq", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "e:H:c:o:p:dr:Jjqn", opts, NULL)) != -1) {
         if (c == 'e')
             g->endpoint = optarg, g->endpoint_given = 1;
         else if (c == 'H')
@@ -663,6 +673,8 @@ int mb_ingest_main(int argc, char **argv) {
             as_json = 1;
         else if (c == 'q')
             g->quiet = 1;
+        else if (c == 'n')
+            g->dry_run = 1;
         else {
             fputs(s_usage, stderr);
             free(g);
@@ -728,71 +740,75 @@ int mb_ingest_main(int argc, char **argv) {
     snprintf(g->embed_svc, sizeof g->embed_svc, "embed.%s", g->domain);
     snprintf(g->index_svc, sizeof g->index_svc, "index.%s", g->domain);
     g->tty = isatty(2);
-    mb_client_t *client = mb_client_new(g->endpoint, &err);
-    if (!client) {
-        fprintf(stderr, "moebus: %s\n", err.msg);
-        goto early;
-    }
-    /* A domain the local catalog lacks will not appear: say so at once. (With
-     * no local catalog the service may be remote, so wait for it instead.) */
-    mb_domain_info_t info;
-    mb_domain_info_t *all = NULL;
-    size_t nall = 0;
-    int have_catalog = mb_catalog_domains(g->home, &all, &nall, NULL) == 0 && nall > 0;
-    free(all);
-    if (have_catalog && mb_catalog_domain_get(g->home, g->domain, &info, &err) != 0) {
-        fprintf(stderr, "moebus: %s in %s (add it with `moebus domain add %s`)\n",
-                err.msg, g->home, g->domain);
-        mb_client_destroy(&client);
-        goto early;
-    }
-    /* The index worker must be up; the embed worker may be started on demand
-     * (serve --max-loaded-experts), and the broker holds requests for it. */
-    if (!s_wait_live(client, g->index_svc, 15000)) {
-        fprintf(
-            stderr,
-            "moebus: domain '%s' has no running index worker at %s (is `moebus "
-            "serve` running, and was the domain added with `moebus domain add %s`?)\n",
-            g->domain, g->endpoint, g->domain);
-        mb_client_destroy(&client);
-        goto early;
-    }
-    mb_client_destroy(&client);
-
-    /* the job: absolute paths, so --resume works from anywhere */
-    if (!g->job) {
-        json_t *jp = json_array();
-        for (size_t i = 0; i < npaths; i++) {
-            char abs[PATH_MAX];
-            json_array_append_new(jp,
-                                  json_string(realpath(paths[i], abs) ? abs : paths[i]));
+    if (!g->dry_run) {
+        mb_client_t *client = mb_client_new(g->endpoint, &err);
+        if (!client) {
+            fprintf(stderr, "moebus: %s\n", err.msg);
+            goto early;
         }
-        json_t *spec =
-            json_pack("{s:o, s:I, s:I, s:b}", "paths", jp, "chunk_tokens",
-                      (json_int_t)g->copts.max_tokens, "overlap",
-                      (json_int_t)g->copts.overlap, "delete_missing", delete_missing);
-        json_t *r = mb_admin_request(g->home, g->endpoint, g->endpoint_given,
-                                     json_pack("{s:s, s:s, s:o}", "op", "job.start",
-                                               "domain", g->domain, "spec", spec),
-                                     &err);
-        if (r)
-            g->job = mb_json_int(r, "job", 0);
-        else
-            fprintf(stderr, "moebus: not recording the job (%s); ingesting anyway\n",
-                    err.msg);
-        json_decref(r);
-    } else {
-        json_t *r =
-            mb_admin_request(g->home, g->endpoint, g->endpoint_given,
-                             json_pack("{s:s, s:I, s:s}", "op", "job.update", "job",
-                                       (json_int_t)g->job, "state", "running"),
-                             &err);
-        json_decref(r);
-        if (!g->quiet)
+        /* A domain the local catalog lacks will not appear: say so at once. (With
+         * no local catalog the service may be remote, so wait for it instead.) */
+        mb_domain_info_t info;
+        mb_domain_info_t *all = NULL;
+        size_t nall = 0;
+        int have_catalog =
+            mb_catalog_domains(g->home, &all, &nall, NULL) == 0 && nall > 0;
+        free(all);
+        if (have_catalog && mb_catalog_domain_get(g->home, g->domain, &info, &err) != 0) {
+            fprintf(stderr, "moebus: %s in %s (add it with `moebus domain add %s`)\n",
+                    err.msg, g->home, g->domain);
+            mb_client_destroy(&client);
+            goto early;
+        }
+        /* The index worker must be up; the embed worker may be started on demand
+         * (serve --max-loaded-experts), and the broker holds requests for it. */
+        if (!s_wait_live(client, g->index_svc, 15000)) {
             fprintf(stderr,
-                    "moebus: resuming job %lld on %s after %lld committed file(s)\n",
-                    (long long)g->job, g->domain, (long long)g->resume_from);
-    }
+                    "moebus: domain '%s' has no running index worker at %s (is `moebus "
+                    "serve` running, and was the domain added with `moebus domain add "
+                    "%s`?)\n",
+                    g->domain, g->endpoint, g->domain);
+            mb_client_destroy(&client);
+            goto early;
+        }
+        mb_client_destroy(&client);
+
+        /* the job: absolute paths, so --resume works from anywhere */
+        if (!g->job) {
+            json_t *jp = json_array();
+            for (size_t i = 0; i < npaths; i++) {
+                char abs[PATH_MAX];
+                json_array_append_new(
+                    jp, json_string(realpath(paths[i], abs) ? abs : paths[i]));
+            }
+            json_t *spec =
+                json_pack("{s:o, s:I, s:I, s:b}", "paths", jp, "chunk_tokens",
+                          (json_int_t)g->copts.max_tokens, "overlap",
+                          (json_int_t)g->copts.overlap, "delete_missing", delete_missing);
+            json_t *r = mb_admin_request(g->home, g->endpoint, g->endpoint_given,
+                                         json_pack("{s:s, s:s, s:o}", "op", "job.start",
+                                                   "domain", g->domain, "spec", spec),
+                                         &err);
+            if (r)
+                g->job = mb_json_int(r, "job", 0);
+            else
+                fprintf(stderr, "moebus: not recording the job (%s); ingesting anyway\n",
+                        err.msg);
+            json_decref(r);
+        } else {
+            json_t *r =
+                mb_admin_request(g->home, g->endpoint, g->endpoint_given,
+                                 json_pack("{s:s, s:I, s:s}", "op", "job.update", "job",
+                                           (json_int_t)g->job, "state", "running"),
+                                 &err);
+            json_decref(r);
+            if (!g->quiet)
+                fprintf(stderr,
+                        "moebus: resuming job %lld on %s after %lld committed file(s)\n",
+                        (long long)g->job, g->domain, (long long)g->resume_from);
+        }
+
+    } /* !dry_run */
 
     pthread_mutex_init(&g->mu, NULL);
     pthread_cond_init(&g->cv, NULL);
@@ -840,9 +856,19 @@ int mb_ingest_main(int argc, char **argv) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     int64_t ms_load = mb_clock_ms() - g->t0;
-    if (!s_interrupted && !g->failed && delete_missing &&
+    if (!s_interrupted && !g->failed && delete_missing && !g->dry_run &&
         s_delete_missing(g, paths, npaths) != 0)
         g->failed = 1;
+    if (!s_interrupted && !g->failed && !g->dry_run &&
+        g->added + g->replaced + g->deleted) {
+        /* done writing: the index may start its expert job now */
+        mb_client_t *sc = mb_client_new(g->endpoint, &err);
+        mb_body_t *req = mb_body_new(json_pack("{s:s}", "op", "settle")), *reply = NULL;
+        if (sc) mb_client_call(sc, g->index_svc, &req, &reply, 5000, &err);
+        mb_body_destroy(&req);
+        mb_body_destroy(&reply);
+        mb_client_destroy(&sc);
+    }
     int64_t ms = mb_clock_ms() - g->t0;
     const char *state = s_interrupted ? "interrupted" : g->failed ? "failed" : "done";
     if (g->tty && !g->quiet) fputs("\r\033[K", stderr);
@@ -850,10 +876,10 @@ int mb_ingest_main(int argc, char **argv) {
     double secs = (double)ms_load / 1000.0;
     if (!g->quiet || g->failed || s_interrupted) {
         fprintf(stderr,
-                "%s: %zu docs (%zu new, %zu replaced, %zu unchanged%s), %zu chunks in "
+                "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged%s), %zu chunks in "
                 "%.2f s: %.0f docs/s, %.0f chunks/s\n",
-                g->domain, g->docs, g->added, g->replaced, g->unchanged,
-                delete_missing ? "" : "", g->chunks, secs,
+                g->dry_run ? "(dry run) " : "", g->domain, g->docs, g->added, g->replaced,
+                g->unchanged, delete_missing ? "" : "", g->chunks, secs,
                 secs > 0 ? (double)g->docs / secs : 0,
                 secs > 0 ? (double)g->chunks / secs : 0);
         fprintf(
@@ -895,7 +921,8 @@ int mb_ingest_main(int argc, char **argv) {
                 "moebus ingest: job %lld %s; continue it with `moebus ingest --resume "
                 "%lld`\n",
                 (long long)g->job, state, (long long)g->job);
-    rc = g->failed ? 1 : s_interrupted ? 130 : 0;
+    /* nothing could be read at all: say so in the exit status too */
+    rc = g->failed ? 1 : s_interrupted ? 130 : (g->docs == 0 && st.skipped_files) ? 1 : 0;
     zhashx_destroy(&g->seen);
     zhashx_destroy(&g->protect);
     json_decref(g->errors);

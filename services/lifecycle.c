@@ -274,14 +274,15 @@ static int s_check(mb_lifecycle_t *self, int force, int64_t quiet_ms, mb_err_t *
     int64_t now = mb_clock_ms();
     pthread_mutex_lock(&self->lock);
     int failed_recently = self->state == JOB_FAILED && now - self->failed_at < 60000;
-    int checked_recently = now - self->last_catalog_check < 2000;
-    if (!checked_recently) self->last_catalog_check = now;
-    pthread_mutex_unlock(&self->lock);
     /* Automatic jobs wait for writes to go quiet (an ingest in full flow
-     * would make a fit stale at once) and back off after a failure. */
-    if (failed_recently || checked_recently ||
-        quiet_ms < s_env_int("MOEBUS_FIT_QUIET_MS", 1500))
-        return 0;
+     * would make a fit stale at once) and back off after a failure. The
+     * rate limit only counts checks that got past the quiet test, so the
+     * first idle tick after an ingest checks at once. */
+    int quiet = quiet_ms >= s_env_int("MOEBUS_FIT_QUIET_MS", 1500);
+    int checked_recently = now - self->last_catalog_check < 2000;
+    if (quiet && !checked_recently) self->last_catalog_check = now;
+    pthread_mutex_unlock(&self->lock);
+    if (failed_recently || checked_recently || !quiet) return 0;
     mb_expert_spec_t want, have;
     if (s_desired(self, &want, NULL) != 0) return 0;
     int fitted = mb_expert_read(self->dir, &have, NULL) == 0;

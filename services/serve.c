@@ -392,6 +392,20 @@ static void s_lazy(mb_client_t *client) {
     mb_body_destroy(&reply);
 }
 
+/* Resident and peak resident memory of a process, in kB (/proc). */
+static void s_rss(pid_t pid, long *rss, long *hwm) {
+    char path[64], line[256];
+    *rss = *hwm = 0;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "VmRSS:", 6) == 0) *rss = atol(line + 6);
+        if (strncmp(line, "VmHWM:", 6) == 0) *hwm = atol(line + 6);
+    }
+    fclose(f);
+}
+
 static void s_write_status(const char *path, int64_t serve_started_wall) {
     json_t *arr = json_array();
     int64_t now = mb_clock_ms();
@@ -406,6 +420,12 @@ static void s_write_status(const char *path, int64_t serve_started_wall) {
                               state, "pid", (int)c->pid, "uptime_ms",
                               (json_int_t)(c->pid > 0 ? now - c->started_ms : 0),
                               "restarts", c->restarts);
+        if (c->pid > 0) {
+            long rss, hwm;
+            s_rss(c->pid, &rss, &hwm);
+            json_object_set_new(o, "rss_kb", json_integer(rss));
+            json_object_set_new(o, "peak_rss_kb", json_integer(hwm));
+        }
         if (c->kind == K_EMBED && s_max_loaded > 0)
             json_object_set_new(o, "cold_starts", json_integer(c->cold_starts));
         if (*c->last_exit) json_object_set_new(o, "last_exit", json_string(c->last_exit));
