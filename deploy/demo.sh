@@ -64,6 +64,14 @@ say "moebus route \"wideband atm\""
 say "moebus ask \"what is a kludge\"   (no generator configured: an extractive answer)"
 "$MOEBUS" ask "what is a kludge"
 
+say "a data owner opts out: jargon leaves routing at once, its workers keep running"
+"$MOEBUS" domain disable jargon
+"$MOEBUS" search -k 3 "magic smoke released from fried hardware"
+"$MOEBUS" domain enable jargon
+
+say "moebus status: every process and service"
+"$MOEBUS" status
+
 cat <<MSG
 
 The service is still running (log: $MOEBUS_HOME/serve.log). Try:
@@ -74,7 +82,8 @@ The service is still running (log: $MOEBUS_HOME/serve.log). Try:
   $MOEBUS generator add local --url http://localhost:11434/v1 --model llama3.2
   $MOEBUS stats                               # retrieval skipped, domains per query
   python3 proto/examples/client.py $MOEBUS_ENDPOINT "your question"
-  $MOEBUS call mmi.services                   # what is on the bus
+  $MOEBUS status                              # processes, services, latency
+  $MOEBUS ingest --jobs                       # ingest jobs (resume one with --resume N)
 Stop it with:
   $MOEBUS stop --home $MOEBUS_HOME
 MSG

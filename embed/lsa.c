@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -30,6 +31,12 @@ extern void dgemm_(const char *ta, const char *tb, const int *m, const int *n,
                    const int *k, const double *alpha, const double *a, const int *lda,
                    const double *b, const int *ldb, const double *beta, double *c,
                    const int *ldc);
+extern void dsyrk_(const char *uplo, const char *trans, const int *n, const int *k,
+                   const double *alpha, const double *a, const int *lda,
+                   const double *beta, double *c, const int *ldc);
+extern void dtrsm_(const char *side, const char *uplo, const char *transa,
+                   const char *diag, const int *m, const int *n, const double *alpha,
+                   const double *a, const int *lda, double *b, const int *ldb);
 
 #define LSA_MAGIC "MBLSA002" /* 002: rare-term hashes are mb_text_hash */
 
@@ -331,7 +338,44 @@ static void s_ax(const csr_t *a, const double *q, int l, double *z) {
 }
 
 /* Orthonormalises the columns of m (rows x l, row-major) in place. */
+/* CholeskyQR2: G = M^T M, G = U^T U, M := M U^-1, twice. Three BLAS-3
+ * calls per pass on the tall matrix instead of Householder QR (which the
+ * row-major LAPACKE wrappers also transpose in and out: 235 MB each way for
+ * GCIDE), and they use every BLAS thread. Any basis of M's column space
+ * will do for the range finder, so a right triangular factor is fine. The
+ * second pass repairs the first's loss of orthogonality; when M is too
+ * ill-conditioned for that (Cholesky fails, or the result is not
+ * orthonormal to 1e-8), returns 1 and Householder QR takes over, from a
+ * basis of the same space. M is row-major rows x l, which column-major
+ * BLAS sees as A = M^T (l x rows, lda l). */
+static int s_orth_chol(double *m, size_t rows, int l) {
+    if (rows < (size_t)l * 4 || rows > INT32_MAX) return 1;
+    int ni = (int)rows, info = 0;
+    const double one = 1, zero = 0;
+    const char up = 'U', no = 'N', tr = 'T', left = 'L';
+    double *g = malloc((size_t)l * (size_t)l * sizeof *g);
+    int bad = 0;
+    for (int pass = 0; pass < 3 && !bad; pass++) {
+        dsyrk_(&up, &no, &l, &ni, &one, m, &l, &zero, g, &l); /* G = A A^T */
+        if (pass == 2) {                                      /* check */
+            for (int i = 0; i < l && !bad; i++)
+                for (int j = i; j < l && !bad; j++)
+                    bad = fabs(g[(size_t)j * l + i] - (i == j)) > 1e-8;
+            break;
+        }
+        info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', l, g, l);
+        if (info != 0) {
+            bad = 1;
+            break;
+        }
+        dtrsm_(&left, &up, &tr, &no, &l, &ni, &one, g, &l, m, &l); /* A = U^-T A */
+    }
+    free(g);
+    return bad;
+}
+
 static int s_orth(double *m, size_t rows, int l, mb_err_t *err) {
+    if (s_orth_chol(m, rows, l) == 0) return 0;
     double *tau = malloc((size_t)l * sizeof *tau);
     lapack_int rc = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (lapack_int)rows, l, m, l, tau);
     if (rc == 0) rc = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (lapack_int)rows, l, l, m, l, tau);

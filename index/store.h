@@ -81,8 +81,9 @@ int64_t mb_store_count_vectors(mb_store_t *self);
 int mb_store_each_pending(mb_store_t *self, mb_store_vec_fn *fn, void *arg,
                           mb_err_t *err);
 int64_t mb_store_count_pending(mb_store_t *self);
-/* Up to limit chunks without a pending vector, oldest first; the caller
- * frees ids, each text and texts. */
+/* Up to limit chunks without a pending vector, oldest first: those above
+ * the highest pending id (pending fills in id order; a deleted chunk's
+ * pending row goes with it). The caller frees ids, each text and texts. */
 int mb_store_unembedded(mb_store_t *self, size_t limit, int64_t **ids, char ***texts,
                         size_t *n, mb_err_t *err);
 int mb_store_pending_put(mb_store_t *self, size_t n, const int64_t *ids,

@@ -1,6 +1,8 @@
 /* lifecycle.c — fit / re-embed jobs for one domain (see lifecycle.h). */
 #include "lifecycle.h"
 
+#include <dlfcn.h>
+
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +35,28 @@ struct mb_lifecycle_t {
     int64_t last_catalog_check;
     int verified; /* the fitted model file was loaded once since start */
 };
+
+/* The fit is an index worker's one heavy job, and it runs when the domain's
+ * writes are quiet: BLAS/LAPACK (the QR and eigen steps) may use every core
+ * for it (MOEBUS_FIT_THREADS, default all), then go back to what they had.
+ * OpenBLAS keeps its own thread pool, apart from FAISS's OpenMP one, so this
+ * does not multiply FAISS pools (DESIGN.md's pitfall). Looked up at run
+ * time: another BLAS simply stays as it is. */
+static int s_blas_threads(int n) {
+    static int (*get)(void);
+    static void (*set)(int);
+    static int looked;
+    if (!looked) {
+        void *g = dlsym(RTLD_DEFAULT, "openblas_get_num_threads");
+        void *st = dlsym(RTLD_DEFAULT, "openblas_set_num_threads");
+        memcpy(&get, &g, sizeof g);
+        memcpy(&set, &st, sizeof st);
+        looked = 1;
+    }
+    int old = get ? get() : 1;
+    if (set && n > 0) set(n);
+    return old;
+}
 
 static int s_env_int(const char *name, int dflt) {
     const char *v = getenv(name);
@@ -187,7 +211,10 @@ static void *s_job(void *arg) {
         rc = mb_index_each_text(self->index, s_collect, &t, &err);
         if (rc == 0) {
             int64_t f0 = mb_clock_ms();
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            int was = s_blas_threads(s_env_int("MOEBUS_FIT_THREADS", (int)cores));
             rc = mb_embed_fit(&spec, self->dir, (const char *const *)t.texts, t.n, &err);
+            s_blas_threads(was);
             if (rc == 0)
                 mb_info("fitted %s on %zu chunks in %lld ms", spec.version, t.n,
                         (long long)(mb_clock_ms() - f0));
