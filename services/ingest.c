@@ -103,7 +103,7 @@ typedef struct {
     batch_t *head, *tail; /* the queue */
     size_t queued;
     int closing, failed;
-    char fail_msg[512];
+    char fail_msg[640];
     size_t inflight[MAX_SENDERS]; /* first_file of the batch each sender holds */
 
     /* figures (under mu) */

@@ -94,6 +94,9 @@ PY
 done
 printf 'all: %d documents in %.1f s with fit: %.0f docs/s (target >= 1500)\n' "$tot_docs" "$tot_s" "$(calc "$tot_docs / $tot_s")"
 echo "ratios: ingest docs/s against the reader alone and raw SQLite+FTS5 are in the table (reader/s, sqlite/s columns)"
+echo "expert jobs (index worker log): fit and re-embed per domain; router retrains"
+sed -n 's/.*\[index \([a-z0-9_-]*\) [0-9]*\] info: fitted .* on \([0-9]*\) chunks in \([0-9]*\) ms/  \1: fit \3 ms (\2 chunks)/p; s/.*\[index \([a-z0-9_-]*\) [0-9]*\] info: re-embedded \([0-9]*\) chunks .* in \([0-9]*\) ms/  \1: re-embed \3 ms/p' "$work/serve.log"
+echo "  router: $(grep -c 'info: trained router' "$work/serve.log") retrains, $(sed -n 's/.* in \([0-9]*\) ms (held-out.*/\1/p' "$work/serve.log" | awk '{s += $1} END {printf "%.1f s", s / 1000}') in all"
 "$MOEBUS" status --json >"$work/status.json"
 /usr/bin/python3 - "$work/status.json" <<'PY'
 import json, sys
