@@ -128,6 +128,66 @@ json_t *mb_admin_apply(const char *home, json_t *req, int serving, mb_err_t *err
         free(d);
         return json_pack("{s:o}", "domains", arr);
     }
+    if (strcmp(op, "config.get") == 0 || strcmp(op, "config.set") == 0) {
+        const char *key = mb_json_str(req, "key", NULL);
+        if (!key) {
+            mb_err_set(err, MB_EBADREQ, "%s needs \"key\"", op);
+            return NULL;
+        }
+        if (strcmp(op, "config.get") == 0) {
+            char buf[512];
+            if (mb_catalog_setting_get(home, key, buf, sizeof buf) != 0)
+                return json_pack("{s:s, s:n}", "key", key, "value");
+            return json_pack("{s:s, s:s}", "key", key, "value", buf);
+        }
+        json_t *v = json_object_get(req, "value");
+        if (v && !json_is_string(v) && !json_is_null(v)) {
+            mb_err_set(err, MB_EBADREQ, "\"value\" must be a string or null (unset)");
+            return NULL;
+        }
+        if (mb_catalog_setting_set(home, key, json_string_value(v), err) != 0)
+            return NULL;
+        return json_pack("{s:s, s:O}", "key", key, "value", v ? v : json_null());
+    }
+    if (strcmp(op, "generator.list") == 0) {
+        mb_generator_info_t *g = NULL;
+        size_t n = 0;
+        if (mb_catalog_generators(home, &g, &n, err) != 0) return NULL;
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s, s:s, s:s}", "name", g[i].name, "url", g[i].url,
+                               "model", g[i].model, "api_key_env", g[i].api_key_env));
+        free(g);
+        return json_pack("{s:o}", "generators", arr);
+    }
+    if (strcmp(op, "generator.add") == 0 || strcmp(op, "generator.remove") == 0) {
+        mb_generator_info_t g = {0};
+        const char *gname = mb_json_str(req, "name", NULL);
+        const char *url = mb_json_str(req, "url", "");
+        if (!gname || !mb_domain_name_valid(gname)) {
+            mb_err_set(err, MB_EBADREQ, "\"name\" must be 1-64 of a-z 0-9 - _");
+            return NULL;
+        }
+        snprintf(g.name, sizeof g.name, "%s", gname);
+        if (strcmp(op, "generator.remove") == 0)
+            return mb_catalog_generator_remove(home, gname, err) == 0
+                       ? json_pack("{s:s}", "name", gname)
+                       : NULL;
+        if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) ||
+            !*mb_json_str(req, "model", "")) {
+            mb_err_set(err, MB_EBADREQ,
+                       "generator.add needs \"url\" (http:// or https://) and \"model\"");
+            return NULL;
+        }
+        snprintf(g.url, sizeof g.url, "%s", url);
+        snprintf(g.model, sizeof g.model, "%s", mb_json_str(req, "model", ""));
+        snprintf(g.api_key_env, sizeof g.api_key_env, "%s",
+                 mb_json_str(req, "api_key_env", ""));
+        return mb_catalog_generator_add(home, &g, err) == 0
+                   ? json_pack("{s:s}", "name", gname)
+                   : NULL;
+    }
     if (strcmp(op, "job.start") == 0) {
         const char *dom = mb_json_str(req, "domain", NULL);
         json_t *spec = json_object_get(req, "spec");
@@ -178,8 +238,9 @@ json_t *mb_admin_apply(const char *home, json_t *req, int serving, mb_err_t *err
     if (strncmp(op, "domain.", 7) != 0) {
         mb_err_set(err, MB_EBADREQ,
                    "unknown op '%s' (domain.add, domain.set_expert, domain.remove, "
-                   "domain.enable, domain.disable, domain.list, job.start, job.update, "
-                   "job.get, job.list, status)",
+                   "domain.enable, domain.disable, domain.list, config.get, config.set, "
+                   "generator.add, generator.remove, generator.list, job.start, "
+                   "job.update, job.get, job.list, status)",
                    op);
         return NULL;
     }
@@ -300,6 +361,10 @@ static mb_body_t *s_handle(void *state, mb_body_t *req, mb_worker_t *w) {
     if (!r) return mb_body_error(err.code, "%s", err.msg);
     if (strncmp(op, "domain.", 7) == 0 && strcmp(op, "domain.list") != 0)
         mb_info("%s %s", op, mb_json_str(j, "name", ""));
+    else if (strncmp(op, "generator.", 10) == 0 && strcmp(op, "generator.list") != 0)
+        mb_info("%s %s", op, mb_json_str(j, "name", ""));
+    else if (strcmp(op, "config.set") == 0)
+        mb_info("config.set %s", mb_json_str(j, "key", ""));
     else if (strcmp(op, "job.start") == 0)
         mb_info("ingest job %lld started on %s", (long long)mb_json_int(r, "job", 0),
                 mb_json_str(j, "domain", "?"));

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "home.h"
 #include "mb_client.h"
 #include "mb_mdp.h"
@@ -435,15 +436,25 @@ int mb_generator_main(int argc, char **argv) {
         }
     }
     mb_err_t err;
+    const char *endpoint = mb_default_endpoint();
     if (strcmp(sub, "list") == 0) {
-        mb_generator_info_t *gs = NULL;
-        size_t n = 0;
-        mb_catalog_generators(home, &gs, &n, &err);
-        for (size_t i = 0; i < n; i++)
-            printf("%-16s %-40s %s%s%s\n", gs[i].name, gs[i].url, gs[i].model,
-                   gs[i].api_key_env[0] ? "  key from $" : "", gs[i].api_key_env);
-        if (n == 0) printf("no generators (moebus generator add)\n");
-        free(gs);
+        json_t *r = mb_admin_request(home, endpoint, 0,
+                                     json_pack("{s:s}", "op", "generator.list"), &err);
+        if (!r) {
+            fprintf(stderr, "moebus generator list: %s\n", err.msg);
+            return 1;
+        }
+        size_t i;
+        json_t *x;
+        json_t *gs = json_object_get(r, "generators");
+        json_array_foreach(gs, i, x) {
+            const char *kenv = mb_json_str(x, "api_key_env", "");
+            printf("%-16s %-40s %s%s%s\n", mb_json_str(x, "name", "?"),
+                   mb_json_str(x, "url", "?"), mb_json_str(x, "model", "?"),
+                   *kenv ? "  key from $" : "", kenv);
+        }
+        if (json_array_size(gs) == 0) printf("no generators (moebus generator add)\n");
+        json_decref(r);
         return 0;
     }
     if (optind != argc - 1) {
@@ -462,9 +473,19 @@ int mb_generator_main(int argc, char **argv) {
                   stderr);
             return 2;
         }
-        rc = mb_catalog_generator_add(home, &g, &err);
+        json_t *r = mb_admin_request(
+            home, endpoint, 0,
+            json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "generator.add", "name", g.name,
+                      "url", g.url, "model", g.model, "api_key_env", g.api_key_env),
+            &err);
+        rc = r ? 0 : 1;
+        json_decref(r);
     } else if (strcmp(sub, "remove") == 0) {
-        rc = mb_catalog_generator_remove(home, g.name, &err);
+        json_t *r = mb_admin_request(
+            home, endpoint, 0,
+            json_pack("{s:s, s:s}", "op", "generator.remove", "name", g.name), &err);
+        rc = r ? 0 : 1;
+        json_decref(r);
     } else {
         fputs(s_gen_usage, stderr);
         return 2;
@@ -525,13 +546,20 @@ int mb_config_main(int argc, char **argv) {
         return 2;
     }
     mb_err_t err;
+    const char *endpoint = mb_default_endpoint();
     if (strcmp(a[0], "get") == 0 && n == 2) {
-        char buf[512];
-        if (mb_catalog_setting_get(home, a[1], buf, sizeof buf) != 0) {
-            printf("%s is not set (default)\n", a[1]);
-            return 0;
+        json_t *r = mb_admin_request(
+            home, endpoint, 0, json_pack("{s:s, s:s}", "op", "config.get", "key", a[1]),
+            &err);
+        if (!r) {
+            fprintf(stderr, "moebus config: %s\n", err.msg);
+            return 1;
         }
-        printf("%s\n", buf);
+        if (json_is_string(json_object_get(r, "value")))
+            printf("%s\n", mb_json_str(r, "value", ""));
+        else
+            printf("%s is not set (default)\n", a[1]);
+        json_decref(r);
         return 0;
     }
     if ((strcmp(a[0], "set") == 0 && n == 3) || (strcmp(a[0], "unset") == 0 && n == 2)) {
@@ -557,10 +585,16 @@ int mb_config_main(int argc, char **argv) {
             fprintf(stderr, "moebus config: router.kind must be learned or pilot\n");
             return 2;
         }
-        if (mb_catalog_setting_set(home, a[1], v, &err) != 0) {
+        json_t *r =
+            mb_admin_request(home, endpoint, 0,
+                             json_pack("{s:s, s:s, s:o}", "op", "config.set", "key", a[1],
+                                       "value", v ? json_string(v) : json_null()),
+                             &err);
+        if (!r) {
             fprintf(stderr, "moebus config: %s\n", err.msg);
             return 1;
         }
+        json_decref(r);
         printf("%s %s\n", a[1], v ? v : "unset");
         return 0;
     }

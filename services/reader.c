@@ -281,7 +281,9 @@ static void s_html_walk(xmlNode *n, textbuf_t *b, textbuf_t *title) {
             continue;
         }
         if (strcasecmp(name, "head") == 0) { /* only its title */
-            s_html_walk(n->children, &(textbuf_t){0}, title);
+            textbuf_t head = {0};            /* whitespace between head's tags */
+            s_html_walk(n->children, &head, title);
+            free(head.buf);
             continue;
         }
         if (s_tag_in(name, skip)) continue;

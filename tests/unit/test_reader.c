@@ -225,7 +225,7 @@ static void s_err_collect(void *arg, const char *path, const char *why) {
  * with the package to install. */
 static void test_formats(void **state) {
     (void)state;
-    const char *html = "<!DOCTYPE html><html><head><title>Volcano Guide</title>"
+    const char *html = "<!DOCTYPE html><html><head>\n  <title>Volcano Guide</title>\n"
                        "<style>p{color:red}</style><script>var hidden=1;</script></head>"
                        "<body><h1>Volcanoes</h1><p>Lava <b>flows</b>.</p>"
                        "<div>Ash<script>alert('x')</script> rises.</div></body></html>";
