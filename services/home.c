@@ -295,6 +295,7 @@ int mb_catalog_domain_remove(const char *home, const char *name, mb_err_t *err) 
 struct mb_catalog_watch_t {
     char home[4096];
     sqlite3 *db;
+    sqlite3_stmt *st; /* PRAGMA data_version, prepared once */
     int64_t version;
 };
 
@@ -307,6 +308,7 @@ mb_catalog_watch_t *mb_catalog_watch_new(const char *home) {
 
 void mb_catalog_watch_destroy(mb_catalog_watch_t **self_p) {
     if (!*self_p) return;
+    sqlite3_finalize((*self_p)->st);
     sqlite3_close((*self_p)->db);
     free(*self_p);
     *self_p = NULL;
@@ -321,12 +323,12 @@ int mb_catalog_watch_changed(mb_catalog_watch_t *self) {
     }
     /* data_version moves when another connection commits to the file; it
      * costs a page-cache check, not a read (about 1 µs). */
-    sqlite3_stmt *s = NULL;
     int64_t v = -1;
-    if (sqlite3_prepare_v2(self->db, "PRAGMA data_version", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        v = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (!self->st)
+        sqlite3_prepare_v2(self->db, "PRAGMA data_version", -1, &self->st, NULL);
+    if (self->st && sqlite3_step(self->st) == SQLITE_ROW)
+        v = sqlite3_column_int64(self->st, 0);
+    if (self->st) sqlite3_reset(self->st);
     if (v == self->version) return 0;
     self->version = v;
     return 1;
