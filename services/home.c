@@ -256,38 +256,37 @@ int mb_catalog_domain_add(const char *home, const mb_domain_info_t *info, mb_err
     return rc;
 }
 
-int mb_catalog_domain_set_enabled(const char *home, const char *name, int enabled,
-                                  mb_err_t *err) {
+/* One UPDATE or DELETE of the row named ?1 (?2: an optional text); no such
+ * row is `notfound` with "unknown WHAT 'NAME'". */
+static int s_write_named(const char *home, const char *sql, const char *name,
+                         const char *arg2, int notfound, const char *what,
+                         mb_err_t *err) {
     sqlite3 *db = s_open(home, 0, err);
-    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+    if (!db) return mb_err_set(err, notfound, "unknown %s '%s'", what, name);
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    sqlite3_prepare_v2(db, "UPDATE domains SET state = ?2 WHERE name = ?1", -1, &s, NULL);
+    sqlite3_prepare_v2(db, sql, -1, &s, NULL);
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, enabled ? "enabled" : "disabled", -1, SQLITE_STATIC);
+    if (arg2) sqlite3_bind_text(s, 2, arg2, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE)
-        rc = mb_err_set(err, MB_EIO, "cannot update domain: %s", sqlite3_errmsg(db));
+        rc = mb_err_set(err, MB_EIO, "cannot change %s '%s': %s", what, name,
+                        sqlite3_errmsg(db));
     else if (sqlite3_changes(db) == 0)
-        rc = mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
+        rc = mb_err_set(err, notfound, "unknown %s '%s'", what, name);
     sqlite3_finalize(s);
     sqlite3_close(db);
     return rc;
 }
 
+int mb_catalog_domain_set_enabled(const char *home, const char *name, int enabled,
+                                  mb_err_t *err) {
+    return s_write_named(home, "UPDATE domains SET state = ?2 WHERE name = ?1", name,
+                         enabled ? "enabled" : "disabled", MB_EUNKDOMAIN, "domain", err);
+}
+
 int mb_catalog_domain_remove(const char *home, const char *name, mb_err_t *err) {
-    sqlite3 *db = s_open(home, 0, err);
-    if (!db) return mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
-    sqlite3_stmt *s = NULL;
-    int rc = 0;
-    sqlite3_prepare_v2(db, "DELETE FROM domains WHERE name = ?1", -1, &s, NULL);
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = mb_err_set(err, MB_EIO, "cannot remove domain: %s", sqlite3_errmsg(db));
-    else if (sqlite3_changes(db) == 0)
-        rc = mb_err_set(err, MB_EUNKDOMAIN, "unknown domain '%s'", name);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return rc;
+    return s_write_named(home, "DELETE FROM domains WHERE name = ?1", name, NULL,
+                         MB_EUNKDOMAIN, "domain", err);
 }
 
 /* ---- watching the catalog ---- */
@@ -602,17 +601,6 @@ int mb_catalog_generator_add(const char *home, const mb_generator_info_t *g,
 }
 
 int mb_catalog_generator_remove(const char *home, const char *name, mb_err_t *err) {
-    sqlite3 *db = s_open(home, 0, err);
-    if (!db) return mb_err_set(err, MB_ENOTFOUND, "unknown generator '%s'", name);
-    sqlite3_stmt *s = NULL;
-    int rc = 0;
-    sqlite3_prepare_v2(db, "DELETE FROM generators WHERE name = ?1", -1, &s, NULL);
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = mb_err_set(err, MB_EIO, "cannot remove generator: %s", sqlite3_errmsg(db));
-    else if (sqlite3_changes(db) == 0)
-        rc = mb_err_set(err, MB_ENOTFOUND, "unknown generator '%s'", name);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return rc;
+    return s_write_named(home, "DELETE FROM generators WHERE name = ?1", name, NULL,
+                         MB_ENOTFOUND, "generator", err);
 }

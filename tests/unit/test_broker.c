@@ -186,28 +186,38 @@ static void test_unknown_service_bounded_wait(void **state) {
 }
 
 /* A raw worker that takes a request and then goes silent (as if killed). */
-static void test_worker_death_mid_request(void **state) {
-    (void)state;
+/* A bare worker socket registered for service (the tests drive it by hand). */
+static zsock_t *s_raw_worker(const char *service) {
     zsock_t *w = zsock_new_dealer(EP);
     zmsg_t *ready = zmsg_new();
     zmsg_addstr(ready, MB_MDPW);
     zmsg_addmem(ready, (char[]){MB_MDPW_READY}, 1);
-    zmsg_addstr(ready, "mortal");
+    zmsg_addstr(ready, service);
     zmsg_send(&ready, w);
-    mb_client_t *c = mb_client_new(EP, NULL);
-    mb_body_t *req = mb_body_new(NULL);
-    int64_t id = mb_client_send(c, "mortal", &req, NULL);
-    /* the worker receives the request (skipping heartbeats), then dies */
     zsock_set_rcvtimeo(w, 2000);
+    return w;
+}
+
+/* Reads until a REQUEST arrives (skipping heartbeats). */
+static void s_await_request(zsock_t *w) {
     for (;;) {
         zmsg_t *m = zmsg_recv(w);
         assert_non_null(m);
         zmsg_first(m);
-        zframe_t *cmd = zmsg_next(m);
-        int is_req = zframe_data(cmd)[0] == MB_MDPW_REQUEST;
+        int is_req = zframe_data(zmsg_next(m))[0] == MB_MDPW_REQUEST;
         zmsg_destroy(&m);
-        if (is_req) break;
+        if (is_req) return;
     }
+}
+
+static void test_worker_death_mid_request(void **state) {
+    (void)state;
+    zsock_t *w = s_raw_worker("mortal");
+    mb_client_t *c = mb_client_new(EP, NULL);
+    mb_body_t *req = mb_body_new(NULL);
+    int64_t id = mb_client_send(c, "mortal", &req, NULL);
+    /* the worker receives the request, then dies */
+    s_await_request(w);
     int64_t t0 = mb_clock_ms();
     mb_body_t *reply = NULL;
     assert_int_equal(mb_client_gather(c, &id, 1, &reply, t0 + 3000), 1);
@@ -231,25 +241,12 @@ static void test_worker_death_mid_request(void **state) {
  * worker answers it, instead of the client getting `unavailable`. */
 static void test_disconnect_requeues_unstarted(void **state) {
     (void)state;
-    zsock_t *w = zsock_new_dealer(EP);
-    zmsg_t *m = zmsg_new();
-    zmsg_addstr(m, MB_MDPW);
-    zmsg_addmem(m, (char[]){MB_MDPW_READY}, 1);
-    zmsg_addstr(m, "lazy");
-    zmsg_send(&m, w);
+    zsock_t *w = s_raw_worker("lazy");
     mb_client_t *c = mb_client_new(EP, NULL);
     mb_body_t *req = mb_body_new(json_pack("{s:s}", "q", "keep me"));
     int64_t id = mb_client_send(c, "lazy", &req, NULL);
-    zsock_set_rcvtimeo(w, 2000);
-    for (;;) { /* the request arrives (after any heartbeats) */
-        m = zmsg_recv(w);
-        assert_non_null(m);
-        zmsg_first(m);
-        int is_req = zframe_data(zmsg_next(m))[0] == MB_MDPW_REQUEST;
-        zmsg_destroy(&m);
-        if (is_req) break;
-    }
-    m = zmsg_new();
+    s_await_request(w);
+    zmsg_t *m = zmsg_new();
     zmsg_addstr(m, MB_MDPW);
     zmsg_addmem(m, (char[]){MB_MDPW_DISCONNECT}, 1);
     zmsg_send(&m, w);
