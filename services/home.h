@@ -59,7 +59,7 @@ int mb_catalog_domain_set_enabled(const char *home, const char *name, int enable
 int mb_catalog_domain_remove(const char *home, const char *name, mb_err_t *err);
 
 /* Tells a long-running reader when to reread the catalog: keeps one
- * connection and compares SQLite's data_version, so checking is ~1 µs and a
+ * connection and compares SQLite's data_version, so checking is ~5 µs and a
  * commit by any process is seen by the next check. */
 typedef struct mb_catalog_watch_t mb_catalog_watch_t;
 mb_catalog_watch_t *mb_catalog_watch_new(const char *home);

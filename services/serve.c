@@ -80,7 +80,6 @@ typedef struct {
     int64_t backoff_ms;
     int64_t retire_at_ms; /* >0: owner gone; stop at this time, then forget */
     int stopping;         /* SIGTERM sent on purpose: do not restart */
-    int64_t requested_ms; /* lazy: when the demand that started it was seen */
     int cold_starts;
     char last_exit[96];
     char sig[1024];  /* the owner's catalog row when last seen: a change retries a
@@ -359,7 +358,7 @@ static void s_lazy(mb_client_t *client) {
         if (mb_json_int(v, "queued", 0) == 0 || mb_json_int(v, "workers", 0) > 0)
             continue;
         /* make room: stop the embed worker idle the longest */
-        while (s_embed_loaded() >= s_max_loaded) {
+        if (s_embed_loaded() >= s_max_loaded) {
             child_t *lru = NULL;
             int64_t lru_idle = -1;
             size_t k;
@@ -374,17 +373,16 @@ static void s_lazy(mb_client_t *client) {
                 if (idle < 0) idle = now - e->started_ms;
                 if (idle > lru_idle) lru = e, lru_idle = idle;
             }
-            if (!lru) break;
-            mb_info("%s: unloading (least recently used, idle %lld ms) to make room "
-                    "for %s (--max-loaded-experts %d)",
-                    lru->name, (long long)lru_idle, name, s_max_loaded);
-            lru->stopping = 1;
-            kill(lru->pid, SIGTERM);
-            break; /* counted as unloaded from now on */
+            if (lru) {
+                mb_info("%s: unloading (least recently used, idle %lld ms) to make room "
+                        "for %s (--max-loaded-experts %d)",
+                        lru->name, (long long)lru_idle, name, s_max_loaded);
+                lru->stopping = 1; /* counted as unloaded from now on */
+                kill(lru->pid, SIGTERM);
+            }
         }
         if (s_embed_loaded() >= s_max_loaded) continue; /* all busy: next poll */
         c->cold_starts++;
-        c->requested_ms = now;
         mb_info("%s: cold start on demand (%lld request(s) waiting)", name,
                 (long long)mb_json_int(v, "queued", 0));
         s_spawn(c);
