@@ -65,8 +65,9 @@ say "moebus ask \"what is a kludge\"   (no generator configured: an extractive a
 "$MOEBUS" ask "what is a kludge"
 
 say "a data owner opts out: jargon leaves routing at once, its workers keep running"
+"$MOEBUS" search -k 4 --p 1 "kludge"
 "$MOEBUS" domain disable jargon
-"$MOEBUS" search -k 3 "magic smoke released from fried hardware"
+"$MOEBUS" search -k 4 --p 1 "kludge"
 "$MOEBUS" domain enable jargon
 
 say "moebus status: every process and service"

@@ -436,11 +436,12 @@ static mb_body_t *s_search(gate_t *g, mb_body_t *req, int ask) {
         if (ndisabled) {
             /* top-p over the enabled domains only, so a disabled domain's
              * probability mass does not crowd out the others (FlexOlmo's
-             * opt-out: no retraining) */
+             * opt-out: no retraining); the router's gate still sees them */
             json_t *names = json_array();
-            for (size_t c = 0; c < ncand; c++)
-                json_array_append_new(names, json_string(cand[c].name));
-            json_object_set_new(mb_body_json(rq), "domains", names);
+            for (size_t d = 0; d < g->ndomains; d++)
+                if (!g->domains[d].enabled)
+                    json_array_append_new(names, json_string(g->domains[d].name));
+            json_object_set_new(mb_body_json(rq), "exclude", names);
         }
         /* the router answers in well under a millisecond: a slow or dead one
          * must not cost every query the whole deadline */

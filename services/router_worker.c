@@ -342,14 +342,46 @@ static mb_body_t *s_route(router_t *r, json_t *j) {
                                  "none of \"domains\" is known to the router");
         }
     }
+    /* "exclude" (disabled domains): out of the selection, but the gate still
+     * judges the query against everything indexed. Otherwise disabling the
+     * domain that covers a query looks, to a gate trained on "the query's
+     * domain removed" as its negative, exactly like a query nothing covers,
+     * and the query would go unanswered rather than to the other domains. */
+    unsigned char *select = NULL;
+    json_t *jx = json_object_get(j, "exclude");
+    if (jx) {
+        if (!json_is_array(jx)) {
+            free(allowed);
+            return mb_body_error(MB_EBADREQ, "\"exclude\" must be an array of names");
+        }
+        select = malloc(nd);
+        for (size_t d = 0; d < nd; d++)
+            select[d] = allowed ? allowed[d] : 1;
+        size_t i, left = 0;
+        json_t *v;
+        json_array_foreach(jx, i, v) {
+            int d = json_is_string(v) ? mb_rmodel_find(m, json_string_value(v)) : -1;
+            if (d >= 0) select[d] = 0;
+        }
+        for (size_t d = 0; d < nd; d++)
+            left += select[d];
+        if (!left) {
+            free(allowed);
+            free(select);
+            return mb_body_error(MB_EUNKDOMAIN, "every domain is excluded");
+        }
+    }
     double *probs = calloc(nd, sizeof *probs);
     size_t *order = calloc(nd, sizeof *order);
-    mb_rgate_t gate;
+    mb_rgate_t gate, unused;
     mb_err_t err;
     int64_t t0 = mb_clock_us();
     int rc = mb_rmodel_score(m, query, kind, allowed, p, maxd, probs, &gate, &err);
+    if (rc == 0 && select)
+        rc = mb_rmodel_score(m, query, kind, select, p, maxd, probs, &unused, &err);
     int64_t us = mb_clock_us() - t0;
     free(allowed);
+    free(select);
     if (rc != 0) {
         free(probs);
         free(order);

@@ -65,6 +65,11 @@ log "router trained: $(json_get "$WORK/rs.json" "j['model']")"
 [ "$(json_get "$WORK/r1.json" "abs(sum(j['scores'].values()) - 1) < 1e-6")" = True ] || fail "probabilities sum to 1"
 [ "$(json_get "$WORK/r1.json" "j['chosen'][0]")" = astronomy ] || fail "chosen"
 "$MOEBUS" route "jury verdict appeal" | grep -q "^  \* law" || fail "human route output"
+# "exclude" (what the gate sends for disabled domains): out of the choice, but
+# the gate's p_in is the same as without it
+"$MOEBUS" call router '{"op":"route","query":"comet orbit near the galaxy","exclude":["astronomy"]}' >"$WORK/rx.json" || fail "route exclude"
+[ "$(json_get "$WORK/rx.json" "('astronomy' not in j['chosen'], j['scores']['astronomy'] == 0)")" = "(True, True)" ] || fail "exclude: $(cat "$WORK/rx.json")"
+[ "$(json_get "$WORK/rx.json" "abs(j['gate']['p_in'] - $(json_get "$WORK/r1.json" "j['gate']['p_in']")) < 1e-9")" = True ] || fail "exclude changed the gate: $(cat "$WORK/rx.json")"
 "$MOEBUS" route --json --router pilot "saucepan garlic" >"$WORK/r2.json"
 [ "$(json_get "$WORK/r2.json" "(j['router'], max(j['scores'], key=j['scores'].get))")" = "('pilot', 'cooking')" ] || fail "pilot: $(cat "$WORK/r2.json")"
 
