@@ -30,3 +30,12 @@ size_t mb_router_top_p(const double *probs, size_t n, double p, size_t max_domai
     }
     return chosen;
 }
+
+void mb_router_restrict(double *probs, size_t n, const unsigned char *keep) {
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += keep[i] ? probs[i] : 0;
+    if (sum <= 0) return;
+    for (size_t i = 0; i < n; i++)
+        probs[i] = keep[i] ? probs[i] / sum : 0;
+}

@@ -12,6 +12,11 @@
 /* Uniform probabilities over n domains. */
 void mb_router_uniform(size_t n, double *probs);
 
+/* Zeroes the domains whose keep[d] is 0 and renormalises the rest (all zero:
+ * left as is). For a softmax this equals the softmax over the kept domains
+ * alone, so excluding domains needs no second scoring. */
+void mb_router_restrict(double *probs, size_t n, const unsigned char *keep);
+
 /* Top-p selection: domains in decreasing probability until their cumulative
  * probability reaches p, at most max_domains (0 = no cap), at least one when
  * n > 0. Writes chosen indices to order (capacity n), returns how many. Ties

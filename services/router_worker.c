@@ -373,12 +373,14 @@ static mb_body_t *s_route(router_t *r, json_t *j) {
     }
     double *probs = calloc(nd, sizeof *probs);
     size_t *order = calloc(nd, sizeof *order);
-    mb_rgate_t gate, unused;
+    mb_rgate_t gate;
     mb_err_t err;
     int64_t t0 = mb_clock_us();
     int rc = mb_rmodel_score(m, query, kind, allowed, p, maxd, probs, &gate, &err);
-    if (rc == 0 && select)
-        rc = mb_rmodel_score(m, query, kind, select, p, maxd, probs, &unused, &err);
+    /* the scores are a softmax whose per-domain features shift by the same
+     * amount for every domain when the set changes (shared weights), so the
+     * exclusion is a renormalisation, not a second scoring */
+    if (rc == 0 && select) mb_router_restrict(probs, nd, select);
     int64_t us = mb_clock_us() - t0;
     free(allowed);
     free(select);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "rmodel.h"
+#include "router.h"
 #include "wordvec.h"
 #include "store.h"
 #include "testutil.h"
@@ -133,6 +134,20 @@ static void test_mask_and_pilot(void **state) {
                      0);
     assert_true(probs[law] == 0);
     assert_true(fabs(probs[0] + probs[1] + probs[2] - 1) < 1e-9);
+    /* excluding after scoring (the router's "exclude") is the same
+     * distribution as scoring with the mask, for both routers */
+    for (int kind = MB_ROUTER_LEARNED; kind <= MB_ROUTER_PILOT; kind++) {
+        double masked[3], full[3];
+        assert_int_equal(mb_rmodel_score(m, "jury verdict appeal comet", kind, allowed,
+                                         0.9, 3, masked, NULL, &err),
+                         0);
+        assert_int_equal(mb_rmodel_score(m, "jury verdict appeal comet", kind, NULL, 0.9,
+                                         3, full, NULL, &err),
+                         0);
+        mb_router_restrict(full, 3, allowed);
+        for (int d = 0; d < 3; d++)
+            assert_true(fabs(full[d] - masked[d]) < 1e-9);
+    }
     /* the pilot router: probabilities, and the nearest pilots win */
     assert_int_equal(mb_rmodel_score(m, "comet nebula", MB_ROUTER_PILOT, NULL, 0.9, 3,
                                      probs, NULL, &err),
