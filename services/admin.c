@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,15 +389,7 @@ int mb_admin_main(int argc, char **argv) {
 
 json_t *mb_admin_request(const char *home, const char *endpoint, int endpoint_given,
                          json_t *req, mb_err_t *err) {
-    char pidpath[4200];
-    snprintf(pidpath, sizeof pidpath, "%s/serve.pid", home);
-    FILE *f = fopen(pidpath, "r");
-    int pid = 0, served = 0;
-    if (f) {
-        served = fscanf(f, "%d", &pid) == 1 && pid > 0 && kill(pid, 0) == 0;
-        fclose(f);
-    }
-    if (!endpoint_given && !served) {
+    if (!endpoint_given && !mb_home_serve_pid(home)) {
         json_t *r = mb_admin_apply(home, req, 0, err);
         json_decref(req);
         return r;

@@ -2,7 +2,6 @@
  * talk to the running service over the bus (ingest and search), or to the
  * catalog in HOME (domain add/list). */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
 #include "mb_mem.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -38,6 +39,26 @@ int mb_domain_name_valid(const char *name) {
 
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz) {
     snprintf(out, outsz, "%s/domains/%s", home, name);
+}
+
+int mb_home_serve_pid(const char *home) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/serve.pid", home);
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (!f) return 0;
+    int ok = fscanf(f, "%d", &pid) == 1 && pid > 0;
+    fclose(f);
+    if (!ok || kill(pid, 0) != 0) return 0;
+    char cmd[4096] = {0};
+    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+    FILE *c = fopen(path, "r");
+    size_t n = c ? fread(cmd, 1, sizeof cmd - 1, c) : 0;
+    if (c) fclose(c);
+    /* argv is NUL-separated: look for the word "serve" */
+    for (size_t i = 0; i < n; i += strlen(cmd + i) + 1)
+        if (strcmp(cmd + i, "serve") == 0) return pid;
+    return 0;
 }
 
 static int s_mkdirs(const char *path) {

@@ -111,6 +111,10 @@ int mb_catalog_job_update(const char *home, int64_t id, const char *state,
  * reference; id 0: all, else that one or MB_ENOTFOUND). */
 int mb_catalog_jobs(const char *home, int64_t id, json_t **out, mb_err_t *err);
 
+/* The pid of the live `moebus serve` that HOME/serve.pid names, else 0 (no
+ * file, a dead pid, or a pid reused by another program). */
+int mb_home_serve_pid(const char *home);
+
 /* snprintf of HOME/domains/NAME. */
 void mb_home_domain_dir(const char *home, const char *name, char *out, size_t outsz);
 

@@ -182,6 +182,19 @@ static void s_maybe_purge(const char *domain) {
         mb_warn("could not purge %s", dir);
 }
 
+/* A retiring child is gone: forget it, and once both of a domain's workers
+ * are, its data may go (remove --purge). */
+static void s_retired(child_t *c) {
+    char owner[MB_DOMAIN_NAME_MAX + 1], other[96];
+    snprintf(owner, sizeof owner, "%s", c->owner);
+    kind_t k = c->kind;
+    mb_info("%s: retired", c->name);
+    s_forget(c);
+    s_resync = 1; /* its owner may be back (re-added): fresh workers */
+    snprintf(other, sizeof other, "%s.%s", k == K_INDEX ? "embed" : "index", owner);
+    if (k != K_GENERATE && !s_find(other)) s_maybe_purge(owner);
+}
+
 static int s_embed_loaded(void) {
     int n = 0;
     for (int i = 0; i < s_nchildren; i++)
@@ -296,22 +309,9 @@ static void s_reap(int stopping_all) {
                          (long long)up);
             if (stopping_all) break;
             if (c->stopping || c->retire_at_ms) {
+                /* on purpose (unloaded, or retiring: the main loop forgets it) */
                 mb_info("%s (pid %d) stopped (%s)", c->name, (int)pid, c->last_exit);
                 c->stopping = 0;
-                if (c->retire_at_ms) {
-                    char owner[MB_DOMAIN_NAME_MAX + 1];
-                    snprintf(owner, sizeof owner, "%s", c->owner);
-                    kind_t k = c->kind;
-                    s_forget(c);
-                    s_resync = 1;
-                    /* both of a domain's workers gone: its data may go */
-                    char other[96];
-                    snprintf(other, sizeof other, "%s.%s",
-                             k == K_INDEX ? "embed" : "index", owner);
-                    child_t *o = s_find(other);
-                    if (k != K_GENERATE && (!o || (o->retire_at_ms && o->pid == 0)))
-                        s_maybe_purge(owner);
-                }
                 break;
             }
             if (up > 10000) c->backoff_ms = 100;
@@ -320,11 +320,10 @@ static void s_reap(int stopping_all) {
             if (c->fast_crashes >= MAX_FAST_CRASHES) {
                 c->gave_up = 1;
                 c->restart_at_ms = 0;
-                mb_error("%s (pid %d) %s, its %d%s crash in a row within %d ms "
-                         "of starting: GIVING UP on it. See its log lines above; a "
+                mb_error("%s (pid %d) %s: crash %d in a row within %d ms of "
+                         "starting: GIVING UP on it. See its log lines above; a "
                          "change to its catalog entry or restarting serve tries again.",
-                         c->name, (int)pid, c->last_exit, c->fast_crashes, "th",
-                         FAST_CRASH_MS);
+                         c->name, (int)pid, c->last_exit, c->fast_crashes, FAST_CRASH_MS);
                 break;
             }
             mb_warn("%s (pid %d) %s; restarting in %lld ms", c->name, (int)pid,
@@ -465,27 +464,6 @@ static void s_stop_children(int brokers, int timeout_ms) {
         }
 }
 
-/* 1 when HOME/serve.pid names a live `moebus serve` other than us. */
-static int s_home_busy(const char *pidpath, int *other) {
-    FILE *f = fopen(pidpath, "r");
-    int pid = 0;
-    if (!f) return 0;
-    int ok = fscanf(f, "%d", &pid) == 1 && pid > 0 && pid != (int)getpid();
-    fclose(f);
-    if (!ok || kill(pid, 0) != 0) return 0;
-    char path[64], cmd[4096] = {0};
-    snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-    FILE *c = fopen(path, "r");
-    size_t n = c ? fread(cmd, 1, sizeof cmd - 1, c) : 0;
-    if (c) fclose(c);
-    /* argv is NUL-separated: look for the word "serve" */
-    int serve = 0;
-    for (size_t i = 0; i < n; i += strlen(cmd + i) + 1)
-        serve |= strcmp(cmd + i, "serve") == 0;
-    *other = pid;
-    return serve;
-}
-
 int mb_serve_main(int argc, char **argv) {
     if (mb_svc_wants_help(argc, argv, s_usage)) return 0;
     const char *home = mb_default_home(), *endpoint = mb_default_endpoint();
@@ -526,8 +504,8 @@ int mb_serve_main(int argc, char **argv) {
     char pidpath[4200], statuspath[4200];
     snprintf(pidpath, sizeof pidpath, "%s/serve.pid", s_home);
     snprintf(statuspath, sizeof statuspath, "%s/serve.status.json", s_home);
-    int other = 0;
-    if (s_home_busy(pidpath, &other)) {
+    int other = mb_home_serve_pid(s_home);
+    if (other && other != (int)getpid()) {
         mb_error("home %s is already served by pid %d (`moebus stop --home %s` first)",
                  s_home, other, s_home);
         return 1;
@@ -569,16 +547,8 @@ int mb_serve_main(int argc, char **argv) {
                 ch->stopping = 1;
                 kill(ch->pid, SIGTERM);
             } else if (ch->retire_at_ms && now >= ch->retire_at_ms && ch->pid == 0) {
-                char owner[MB_DOMAIN_NAME_MAX + 1];
-                snprintf(owner, sizeof owner, "%s", ch->owner);
-                kind_t k = ch->kind;
-                mb_info("%s: retired", ch->name);
-                s_forget(ch);
-                s_resync = 1;
+                s_retired(ch);
                 i--;
-                char o[96];
-                snprintf(o, sizeof o, "%s.%s", k == K_INDEX ? "embed" : "index", owner);
-                if (k != K_GENERATE && !s_find(o)) s_maybe_purge(owner);
             }
         }
         /* the catalog: on every commit (checked 5 times a second), and every
