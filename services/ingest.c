@@ -177,8 +177,9 @@ static int s_send_once(ingest_t *g, mb_client_t *c, batch_t *b, char *msg, size_
         nwant++;
         json_t *chunks = json_array(), *offs = json_array();
         for (size_t k = 0; k < d->n; k++) {
-            json_array_append_new(texts, json_string(d->texts[k]));
-            json_array_append_new(chunks, json_string(d->texts[k]));
+            json_t *str = json_string(d->texts[k]); /* one copy for embed and add */
+            json_array_append(texts, str);
+            json_array_append_new(chunks, str);
             json_array_append_new(offs, json_pack("[I, I, I, I]",
                                                   (json_int_t)d->spans[k].cstart,
                                                   (json_int_t)d->spans[k].cend,
@@ -277,26 +278,30 @@ static void *s_sender(void *arg) {
         int failed = g->failed;
         pthread_mutex_unlock(&g->mu);
         char msg[512] = "";
-        int rc = failed ? CANCELLED : c ? 0 : MB_EIO;
-        if (g->dry_run && rc == 0) { /* read, parse and chunk only */
+        int rc = 0;
+        if (failed) {
+            rc = CANCELLED;
+        } else if (g->dry_run) { /* read, parse and chunk only */
             pthread_mutex_lock(&g->mu);
             g->added += b->n;
             g->chunks += b->nchunks;
             pthread_mutex_unlock(&g->mu);
-            rc = CANCELLED;
-        }
-        if (!c) snprintf(msg, sizeof msg, "%s", err.msg);
-        /* a worker that died mid-request (`unavailable`) or a timeout: the
-         * supervisor restarts it; the batch is idempotent, so send it again */
-        for (int attempt = 0; rc == 0 || (rc != CANCELLED && attempt < 4); attempt++) {
-            if (attempt) {
-                usleep((useconds_t)(250000 << attempt));
-                pthread_mutex_lock(&g->mu);
-                g->resent++;
-                pthread_mutex_unlock(&g->mu);
+        } else if (!c) {
+            rc = MB_EIO;
+            snprintf(msg, sizeof msg, "%s", err.msg);
+        } else {
+            /* a worker that died mid-request (`unavailable`) or a timeout: the
+             * supervisor restarts it; the batch is idempotent, so send again */
+            for (int attempt = 0; attempt < 5; attempt++) {
+                if (attempt) {
+                    usleep((useconds_t)(250000 << attempt));
+                    pthread_mutex_lock(&g->mu);
+                    g->resent++;
+                    pthread_mutex_unlock(&g->mu);
+                }
+                rc = s_send_once(g, c, b, msg, sizeof msg);
+                if (rc != MB_EUNAVAIL && rc != MB_ETIMEOUT) break;
             }
-            rc = s_send_once(g, c, b, msg, sizeof msg);
-            if (rc == 0 || (rc != MB_EUNAVAIL && rc != MB_ETIMEOUT)) break;
         }
         pthread_mutex_lock(&g->mu);
         g->inflight[s->slot] = NO_FILE;
@@ -327,10 +332,9 @@ static size_t s_files_done(ingest_t *g) {
     return done;
 }
 
-static json_t *s_progress_json(ingest_t *g, int final) {
+static json_t *s_progress_json(ingest_t *g) {
     pthread_mutex_lock(&g->mu);
     size_t files_done = s_files_done(g);
-    (void) final;
     json_t *p =
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O}", "files_done",
                   (json_int_t)files_done, "docs", (json_int_t)g->docs, "added",
@@ -342,10 +346,10 @@ static json_t *s_progress_json(ingest_t *g, int final) {
     return p;
 }
 
-static void s_job_update(ingest_t *g, const char *state, int final) {
+static void s_job_update(ingest_t *g, const char *state) {
     if (!g->job) return;
     json_t *req = json_pack("{s:s, s:I, s:o}", "op", "job.update", "job",
-                            (json_int_t)g->job, "progress", s_progress_json(g, final));
+                            (json_int_t)g->job, "progress", s_progress_json(g));
     if (state) json_object_set_new(req, "state", json_string(state));
     mb_err_t err;
     json_t *r = mb_admin_request(g->home, g->endpoint, g->endpoint_given, req, &err);
@@ -362,15 +366,17 @@ static void s_eta(char *out, size_t n, double secs) {
         snprintf(out, n, "%d:%02d", (int)secs / 60, (int)secs % 60);
 }
 
-static void s_progress(ingest_t *g, int final) {
+/* Rate-limited: the line or bar every 200 ms (tty) / 5 s, the job record
+ * every 2 s. */
+static void s_progress(ingest_t *g) {
     int64_t now = mb_clock_ms();
-    if (!final && now - g->last_progress < (g->tty ? 200 : 5000)) return;
+    if (now - g->last_progress < (g->tty ? 200 : 5000)) return;
     g->last_progress = now;
-    if (g->job && (final || now - g->last_job_ms >= 2000)) {
+    if (g->job && now - g->last_job_ms >= 2000) {
         g->last_job_ms = now;
-        if (!final) s_job_update(g, NULL, 0);
+        s_job_update(g, NULL);
     }
-    if (g->quiet || final) return;
+    if (g->quiet) return;
     pthread_mutex_lock(&g->mu);
     double secs = (double)(now - g->t0) / 1000.0;
     double frac = g->bytes_total > 0 ? (double)g->bytes_done / (double)g->bytes_total : 0;
@@ -417,7 +423,7 @@ static void s_enqueue(ingest_t *g) {
         if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&g->cv, &g->mu, &ts);
         pthread_mutex_unlock(&g->mu);
-        s_progress(g, 0);
+        s_progress(g);
         pthread_mutex_lock(&g->mu);
     }
     b->next = NULL;
@@ -480,7 +486,7 @@ static int s_on_doc(void *arg, const mb_rdoc_t *doc) {
     g->docs++;
     pthread_mutex_unlock(&g->mu);
     if (b->n == BATCH_DOCS || b->nchunks >= BATCH_CHUNKS) s_enqueue(g);
-    s_progress(g, 0);
+    s_progress(g);
     return 0;
 }
 
@@ -872,15 +878,14 @@ int mb_ingest_main(int argc, char **argv) {
     int64_t ms = mb_clock_ms() - g->t0;
     const char *state = s_interrupted ? "interrupted" : g->failed ? "failed" : "done";
     if (g->tty && !g->quiet) fputs("\r\033[K", stderr);
-    s_job_update(g, state, !s_interrupted && !g->failed);
+    s_job_update(g, state);
     double secs = (double)ms_load / 1000.0;
     if (!g->quiet || g->failed || s_interrupted) {
         fprintf(stderr,
-                "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged%s), %zu chunks in "
+                "%s%s: %zu docs (%zu new, %zu replaced, %zu unchanged), %zu chunks in "
                 "%.2f s: %.0f docs/s, %.0f chunks/s\n",
                 g->dry_run ? "(dry run) " : "", g->domain, g->docs, g->added, g->replaced,
-                g->unchanged, delete_missing ? "" : "", g->chunks, secs,
-                secs > 0 ? (double)g->docs / secs : 0,
+                g->unchanged, g->chunks, secs, secs > 0 ? (double)g->docs / secs : 0,
                 secs > 0 ? (double)g->chunks / secs : 0);
         fprintf(
             stderr,
