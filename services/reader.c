@@ -432,6 +432,8 @@ static int s_read_file(const char *path, ftype_t type, rctx_t *cx) {
         return 0;
     }
     if (type == F_PDF) {
+        free(raw); /* read only to sniff it (a PDF without .pdf): pdftotext reads */
+        raw = NULL;
         char why[300];
         text = s_pdf_text(abs, why, sizeof why);
         if (!text) {

@@ -246,18 +246,21 @@ static void test_formats(void **state) {
     assert_non_null(strstr(b.errs, "blob.dat: binary file"));
 
     s_write("x.pdf", "%PDF-1.4\n", 9);
-    char pdf[512];
+    s_write("scan", "%PDF-1.4\n", 9); /* a PDF by content only */
+    char pdf[512], scan[512];
     snprintf(pdf, sizeof pdf, "%s/x.pdf", s_dir);
-    char *pp[1] = {pdf};
+    snprintf(scan, sizeof scan, "%s/scan", s_dir);
+    char *pp[2] = {pdf, scan};
     char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
     setenv("PATH", "/nonexistent", 1);
     both_t b2 = {0};
     h.arg = &b2;
-    mb_reader_walk(pp, 1, &h, &st);
+    mb_reader_walk(pp, 2, &h, &st);
     if (saved) setenv("PATH", saved, 1);
     free(saved);
     assert_int_equal(b2.g.n, 0);
-    assert_int_equal(st.skipped_files, 1);
+    assert_int_equal(st.skipped_files, 2);
+    assert_non_null(strstr(b2.errs, "scan: PDF needs pdftotext"));
     assert_non_null(strstr(b2.errs, "poppler-utils"));
 }
 
